@@ -16,8 +16,10 @@ import (
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/receiver"
 	"go.opentelemetry.io/collector/receiver/receivertest"
 
+	"github.com/deploylens/deploylens/internal/deployevent"
 	"github.com/deploylens/deploylens/receiver/deploymentreceiver/internal/metadata"
 )
 
@@ -88,3 +90,23 @@ func allLogs(sink *consumertest.LogsSink) plog.Logs {
 	return out
 }
 
+
+func receiverSettings() receiver.Settings {
+	return receivertest.NewNopSettings(metadata.Type)
+}
+
+// checkFuzzedEvents is what every parser promises for input it accepts.
+func checkFuzzedEvents(t *testing.T, events []deployevent.Event) {
+	t.Helper()
+	if len(events) == 0 {
+		t.Fatal("accepted input produced no events")
+	}
+	for _, e := range events {
+		if e.Service == "" || e.ID == "" || !e.State.Valid() {
+			t.Fatalf("accepted an incomplete event: %+v", e)
+		}
+		if e.Strategy != "" && !e.Strategy.Valid() {
+			t.Fatalf("accepted an invalid strategy: %+v", e)
+		}
+	}
+}

@@ -87,6 +87,7 @@ type deploymentReceiver struct {
 	now       func() time.Time
 
 	server     *http.Server
+	addr       string // the address actually listened on (tests use port 0)
 	shutdownWG sync.WaitGroup
 }
 
@@ -163,7 +164,8 @@ func (r *deploymentReceiver) Start(ctx context.Context, host component.Host) err
 			componentstatus.ReportStatus(host, componentstatus.NewFatalErrorEvent(errHTTP))
 		}
 	}()
-	r.settings.Logger.Info("deployment receiver listening", zap.String("endpoint", listener.Addr().String()))
+	r.addr = listener.Addr().String()
+	r.settings.Logger.Info("deployment receiver listening", zap.String("endpoint", r.addr))
 	return nil
 }
 

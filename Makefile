@@ -1,0 +1,80 @@
+# deploylens — build, run and test the distribution. Needs only Go; tools are
+# installed, pinned, into ./bin on first use.
+
+SHELL := /bin/bash
+GO ?= go
+OCB_VERSION := v0.165.0
+BIN := $(CURDIR)/bin
+OCB := $(BIN)/ocb-$(OCB_VERSION)
+MDATAGEN := $(BIN)/mdatagen
+DIST := $(CURDIR)/_build/otelcol-deploylens
+CONFIG ?= deploy/default-config.yaml
+FUZZTIME ?= 5s
+FUZZ_PKGS := ./receiver/deploymentreceiver
+# Every component directory with an mdatagen metadata.yaml.
+COMPONENT_DIRS := $(sort $(dir $(shell find receiver processor exporter -name metadata.yaml -not -path '*/internal/*' 2>/dev/null)))
+
+.PHONY: all build run test unit e2e fuzz generate generate-check lint bench tools clean
+
+all: build
+
+$(OCB):
+	@mkdir -p $(BIN)
+	GOBIN=$(BIN) $(GO) install go.opentelemetry.io/collector/cmd/builder@$(OCB_VERSION)
+	mv $(BIN)/builder $(OCB)
+
+# mdatagen is pinned in the tools module (internal/tools/go.mod) and built with go build.
+$(MDATAGEN): internal/tools/go.mod internal/tools/go.sum
+	@mkdir -p $(BIN)
+	cd internal/tools && $(GO) build -o $(MDATAGEN) go.opentelemetry.io/collector/cmd/mdatagen
+
+tools: $(OCB) $(MDATAGEN)
+
+## build: the distribution, with ocb, into _build/otelcol-deploylens
+build: $(OCB)
+	$(OCB) --config builder-config.yaml
+
+## run: build and start the collector on the default localhost-only config
+run: build
+	$(DIST) --config $(CONFIG)
+
+## test: the whole suite — unit tests, end-to-end tests against the built binary, brief fuzzing
+test: build unit fuzz
+
+unit:
+	DEPLOYLENS_BINARY=$(DIST) $(GO) test -count=1 ./...
+
+e2e: build
+	DEPLOYLENS_BINARY=$(DIST) $(GO) test -count=1 -run 'E2E' -v ./internal/e2e/...
+
+## fuzz: every fuzz target for FUZZTIME (default 5s) each
+fuzz:
+	@set -e; for pkg in $(FUZZ_PKGS); do \
+	  for target in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+	    echo "fuzz $$pkg $$target ($(FUZZTIME))"; \
+	    $(GO) test -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME) $$pkg; \
+	  done; \
+	done
+
+## generate: mdatagen for every component
+generate: $(MDATAGEN)
+	@set -e; for dir in $(COMPONENT_DIRS); do \
+	  echo "mdatagen $$dir"; (cd $$dir && $(MDATAGEN) metadata.yaml); \
+	done
+
+## generate-check: fail when generated files are not what mdatagen writes now
+generate-check: generate
+	@if [ -n "$$(git status --porcelain -- receiver processor exporter)" ]; then \
+	  echo "generated files are stale; run 'make generate' and commit:"; \
+	  git status --porcelain -- receiver processor exporter; exit 1; \
+	fi
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+clean:
+	rm -rf _build

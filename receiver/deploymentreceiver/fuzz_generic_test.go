@@ -1,0 +1,24 @@
+package deploymentreceiver
+
+import (
+	"net/http"
+	"testing"
+)
+
+func FuzzGeneric(f *testing.F) {
+	for _, name := range []string{"generic/full.json", "generic/array.json"} {
+		f.Add(readTestdata(f, name))
+	}
+	f.Add([]byte(`{"service":"a","state":"started"}`))
+	f.Add([]byte(`[{"service":"a","state":"queued","timestamp":"2026-01-02T03:04:05Z"}]`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		events, err := parseGeneric(http.Header{}, body)
+		if err != nil {
+			if _, ok := err.(*requestError); !ok {
+				t.Fatalf("error is not a client error: %T %v", err, err)
+			}
+			return
+		}
+		checkFuzzedEvents(t, events)
+	})
+}
