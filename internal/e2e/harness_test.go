@@ -1,0 +1,336 @@
+// Package e2e runs the ocb-built distribution (`make build`) as a user would:
+// a real process on free 127.0.0.1 ports, real HTTP and OTLP clients, the
+// file exporter's output read back, and a clean stop on SIGTERM.
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+)
+
+// repoRoot is the repository's top directory.
+func repoRoot(t testing.TB) string {
+	t.Helper()
+	_, file, _, ok := runtime.Caller(0)
+	require.True(t, ok)
+	return filepath.Join(filepath.Dir(file), "..", "..")
+}
+
+// binaryPath finds the built distribution. Outside CI a missing binary skips
+// the test with a hint; under CI it fails, since CI must have built it.
+func binaryPath(t testing.TB) string {
+	t.Helper()
+	path := os.Getenv("DEPLOYLENS_BINARY")
+	if path == "" {
+		path = filepath.Join(repoRoot(t), "_build", "otelcol-deploylens")
+	}
+	if _, err := os.Stat(path); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("the distribution is not built at %s (CI runs `make test`, which builds it): %v", path, err)
+		}
+		t.Skipf("the distribution is not built at %s: run `make build` (or `make test`) first", path)
+	}
+	return path
+}
+
+// freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+func freePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// collector is one running otelcol-deploylens process.
+type collector struct {
+	t          testing.TB
+	cmd        *exec.Cmd
+	configPath string
+	output     *syncBuffer
+	done       chan struct{}
+	exitErr    error
+	// HealthPort is the health_check extension's port; TelemetryPort serves
+	// the collector's own metrics in Prometheus format.
+	HealthPort    int
+	TelemetryPort int
+}
+
+// collectorConfig is the YAML of a test config. Every config gets the
+// health_check extension and the collector's own metrics on free ports,
+// through the placeholders ${HEALTH_PORT} and ${TELEMETRY_PORT}; extensions
+// and telemetry are appended, so configs must not set service::extensions
+// or service::telemetry themselves.
+type collectorConfig struct {
+	YAML string
+	Env  map[string]string
+}
+
+const commonConfig = `
+extensions:
+  health_check:
+    endpoint: 127.0.0.1:${HEALTH_PORT}
+`
+
+const commonService = `
+  extensions: [health_check]
+  telemetry:
+    logs:
+      level: info
+    metrics:
+      level: detailed
+      readers:
+        - pull:
+            exporter:
+              prometheus:
+                host: 127.0.0.1
+                port: ${TELEMETRY_PORT}
+`
+
+// startCollector starts the binary on the config and waits until its health
+// check answers. The process is stopped (and its exit checked) at cleanup.
+func startCollector(t testing.TB, cfg collectorConfig) *collector {
+	t.Helper()
+	c := &collector{t: t, output: &syncBuffer{}, done: make(chan struct{}), HealthPort: freePort(t), TelemetryPort: freePort(t)}
+	yaml := cfg.YAML
+	require.Contains(t, yaml, "\nservice:\n", "a test config has a service section")
+	yaml = strings.Replace(yaml, "\nservice:\n", "\nservice:"+commonService, 1)
+	yaml = commonConfig + yaml
+	yaml = strings.ReplaceAll(yaml, "${HEALTH_PORT}", fmt.Sprint(c.HealthPort))
+	yaml = strings.ReplaceAll(yaml, "${TELEMETRY_PORT}", fmt.Sprint(c.TelemetryPort))
+	c.configPath = filepath.Join(t.TempDir(), "config.yaml")
+	require.NoError(t, os.WriteFile(c.configPath, []byte(yaml), 0o600))
+	c.start(cfg.Env)
+	t.Cleanup(func() {
+		if c.running() {
+			c.Stop()
+		}
+		if t.Failed() {
+			t.Logf("collector output:\n%s", c.output.String())
+		}
+	})
+	return c
+}
+
+func (c *collector) start(env map[string]string) {
+	c.t.Helper()
+	c.done = make(chan struct{})
+	c.cmd = exec.Command(binaryPath(c.t), "--config", c.configPath)
+	c.cmd.Env = append(os.Environ(), "GOMAXPROCS=2")
+	for k, v := range env {
+		c.cmd.Env = append(c.cmd.Env, k+"="+v)
+	}
+	c.cmd.Stdout = c.output
+	c.cmd.Stderr = c.output
+	require.NoError(c.t, c.cmd.Start())
+	go func() {
+		c.exitErr = c.cmd.Wait()
+		close(c.done)
+	}()
+	healthURL := fmt.Sprintf("http://127.0.0.1:%d/", c.HealthPort)
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		select {
+		case <-c.done:
+			c.t.Fatalf("collector exited at start (%v):\n%s", c.exitErr, c.output.String())
+		default:
+		}
+		resp, err := http.Get(healthURL)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("collector not healthy after 60s:\n%s", c.output.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// Restart stops the process cleanly and starts it again on the same config.
+func (c *collector) Restart(env map[string]string) {
+	c.t.Helper()
+	c.Stop()
+	c.start(env)
+}
+
+func (c *collector) running() bool {
+	select {
+	case <-c.done:
+		return false
+	default:
+		return true
+	}
+}
+
+// Stop sends SIGTERM and requires a clean exit (status 0) within 30 seconds.
+func (c *collector) Stop() {
+	c.t.Helper()
+	require.NoError(c.t, c.cmd.Process.Signal(syscall.SIGTERM))
+	select {
+	case <-c.done:
+	case <-time.After(30 * time.Second):
+		_ = c.cmd.Process.Kill()
+		<-c.done
+		c.t.Fatalf("collector did not stop within 30s of SIGTERM:\n%s", c.output.String())
+	}
+	require.NoError(c.t, c.exitErr, "collector exits 0 on SIGTERM")
+}
+
+// Output is everything the process printed so far.
+func (c *collector) Output() string { return c.output.String() }
+
+// SelfMetrics returns the collector's own metrics page (Prometheus text).
+func (c *collector) SelfMetrics() string {
+	c.t.Helper()
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", c.TelemetryPort))
+	require.NoError(c.t, err)
+	defer resp.Body.Close()
+	var b bytes.Buffer
+	_, err = b.ReadFrom(resp.Body)
+	require.NoError(c.t, err)
+	return b.String()
+}
+
+// syncBuffer collects process output written from another goroutine.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.String()
+}
+
+// eventually polls cond until it holds or the timeout passes.
+func eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// fileLines reads the JSON lines the file exporter wrote; a missing file is empty.
+func fileLines(t testing.TB, path string) [][]byte {
+	t.Helper()
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	require.NoError(t, err)
+	defer f.Close()
+	var lines [][]byte
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 64<<20)
+	for sc.Scan() {
+		if line := bytes.TrimSpace(sc.Bytes()); len(line) > 0 {
+			lines = append(lines, append([]byte(nil), line...))
+		}
+	}
+	require.NoError(t, sc.Err())
+	return lines
+}
+
+// readLogs decodes the file exporter's logs output into one plog.Logs.
+func readLogs(t testing.TB, path string) plog.Logs {
+	t.Helper()
+	out := plog.NewLogs()
+	var u plog.JSONUnmarshaler
+	for _, line := range fileLines(t, path) {
+		l, err := u.UnmarshalLogs(line)
+		require.NoError(t, err)
+		l.ResourceLogs().MoveAndAppendTo(out.ResourceLogs())
+	}
+	return out
+}
+
+// readTraces decodes the file exporter's traces output into one ptrace.Traces.
+func readTraces(t testing.TB, path string) ptrace.Traces {
+	t.Helper()
+	out := ptrace.NewTraces()
+	var u ptrace.JSONUnmarshaler
+	for _, line := range fileLines(t, path) {
+		tr, err := u.UnmarshalTraces(line)
+		require.NoError(t, err)
+		tr.ResourceSpans().MoveAndAppendTo(out.ResourceSpans())
+	}
+	return out
+}
+
+// readMetrics decodes the file exporter's metrics output into one pmetric.Metrics.
+func readMetrics(t testing.TB, path string) pmetric.Metrics {
+	t.Helper()
+	out := pmetric.NewMetrics()
+	var u pmetric.JSONUnmarshaler
+	for _, line := range fileLines(t, path) {
+		m, err := u.UnmarshalMetrics(line)
+		require.NoError(t, err)
+		m.ResourceMetrics().MoveAndAppendTo(out.ResourceMetrics())
+	}
+	return out
+}
+
+// lifecycleRecord is one deployment.lifecycle record flattened for assertions.
+type lifecycleRecord struct {
+	Resource map[string]any
+	Attrs    map[string]any
+	Time     time.Time
+	Body     string
+}
+
+// lifecycleRecords lists the deployment.lifecycle records in logs.
+func lifecycleRecords(logs plog.Logs) []lifecycleRecord {
+	var out []lifecycleRecord
+	for i := 0; i < logs.ResourceLogs().Len(); i++ {
+		rl := logs.ResourceLogs().At(i)
+		for j := 0; j < rl.ScopeLogs().Len(); j++ {
+			lrs := rl.ScopeLogs().At(j).LogRecords()
+			for k := 0; k < lrs.Len(); k++ {
+				lr := lrs.At(k)
+				if lr.EventName() != "deployment.lifecycle" {
+					continue
+				}
+				out = append(out, lifecycleRecord{
+					Resource: rl.Resource().Attributes().AsRaw(),
+					Attrs:    lr.Attributes().AsRaw(),
+					Time:     lr.Timestamp().AsTime(),
+					Body:     lr.Body().AsString(),
+				})
+			}
+		}
+	}
+	return out
+}
+
