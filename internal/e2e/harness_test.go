@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -56,7 +57,7 @@ func freePort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	defer l.Close()
+	defer func() { _ = l.Close() }()
 	return l.Addr().(*net.TCPAddr).Port
 }
 
@@ -114,8 +115,8 @@ func startCollector(t testing.TB, cfg collectorConfig) *collector {
 	require.Contains(t, yaml, "\nservice:\n", "a test config has a service section")
 	yaml = strings.Replace(yaml, "\nservice:\n", "\nservice:"+commonService, 1)
 	yaml = commonConfig + yaml
-	yaml = strings.ReplaceAll(yaml, "${HEALTH_PORT}", fmt.Sprint(c.HealthPort))
-	yaml = strings.ReplaceAll(yaml, "${TELEMETRY_PORT}", fmt.Sprint(c.TelemetryPort))
+	yaml = strings.ReplaceAll(yaml, "${HEALTH_PORT}", strconv.Itoa(c.HealthPort))
+	yaml = strings.ReplaceAll(yaml, "${TELEMETRY_PORT}", strconv.Itoa(c.TelemetryPort))
 	c.configPath = filepath.Join(t.TempDir(), "config.yaml")
 	require.NoError(t, os.WriteFile(c.configPath, []byte(yaml), 0o600))
 	c.start(cfg.Env)
@@ -155,7 +156,7 @@ func (c *collector) start(env map[string]string) {
 		}
 		resp, err := http.Get(healthURL)
 		if err == nil {
-			resp.Body.Close()
+			_ = resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
 				return
 			}
@@ -205,7 +206,7 @@ func (c *collector) SelfMetrics() string {
 	c.t.Helper()
 	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", c.TelemetryPort))
 	require.NoError(c.t, err)
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	var b bytes.Buffer
 	_, err = b.ReadFrom(resp.Body)
 	require.NoError(c.t, err)
@@ -250,7 +251,7 @@ func fileLines(t testing.TB, path string) [][]byte {
 		return nil
 	}
 	require.NoError(t, err)
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	var lines [][]byte
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 1<<20), 64<<20)
@@ -333,4 +334,3 @@ func lifecycleRecords(logs plog.Logs) []lifecycleRecord {
 	}
 	return out
 }
-

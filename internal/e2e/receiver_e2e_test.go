@@ -36,7 +36,7 @@ func postHTTP(t *testing.T, url string, body []byte, headers map[string]string) 
 	}
 	resp, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	answer, err := io.ReadAll(resp.Body)
 	require.NoError(t, err)
 	return resp.StatusCode, string(answer)
@@ -179,12 +179,12 @@ service:
 		for _, path := range []string{"/v1/deployments", "/webhooks/github", "/webhooks/gitlab", "/webhooks/argocd", "/webhooks/flagger", "/webhooks/argo-rollouts"} {
 			resp, err := http.Get(base + path)
 			require.NoError(t, err)
-			resp.Body.Close()
+			_ = resp.Body.Close()
 			assert.Equal(t, http.StatusMethodNotAllowed, resp.StatusCode, "%s is served", path)
 		}
 		resp, err := http.Get(base + "/webhooks/jenkins")
 		require.NoError(t, err)
-		resp.Body.Close()
+		_ = resp.Body.Close()
 		assert.Equal(t, http.StatusNotFound, resp.StatusCode)
 		c.Stop()
 	}

@@ -1,6 +1,7 @@
 package deploymentreceiver
 
 import (
+	"errors"
 	"net/http"
 	"testing"
 )
@@ -14,7 +15,8 @@ func FuzzGeneric(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) {
 		events, err := parseGeneric(http.Header{}, body)
 		if err != nil {
-			if _, ok := err.(*requestError); !ok {
+			var reqErr *requestError
+			if !errors.As(err, &reqErr) {
 				t.Fatalf("error is not a client error: %T %v", err, err)
 			}
 			return

@@ -90,7 +90,6 @@ func allLogs(sink *consumertest.LogsSink) plog.Logs {
 	return out
 }
 
-
 func receiverSettings() receiver.Settings {
 	return receivertest.NewNopSettings(metadata.Type)
 }

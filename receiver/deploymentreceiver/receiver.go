@@ -343,7 +343,7 @@ func bearerAuthorizer(token string) func(http.Header, []byte) error {
 
 // compile-time check: the receiver serves HTTP itself.
 var (
-	_ http.Handler       = (*deploymentReceiver)(nil)
-	_ receiver.Logs      = (*deploymentReceiver)(nil)
+	_ http.Handler        = (*deploymentReceiver)(nil)
+	_ receiver.Logs       = (*deploymentReceiver)(nil)
 	_ component.Component = (*deploymentReceiver)(nil)
 )

@@ -233,7 +233,7 @@ func TestServerLimits(t *testing.T) {
 	send := func(body string) (int, string) {
 		resp, err := http.Post("http://"+r.addr+pathGeneric, "application/json", strings.NewReader(body))
 		require.NoError(t, err)
-		defer resp.Body.Close()
+		defer func() { _ = resp.Body.Close() }()
 		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(b)
 	}
