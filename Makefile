@@ -8,6 +8,7 @@ BIN := $(CURDIR)/bin
 OCB := $(BIN)/ocb-$(OCB_VERSION)
 MDATAGEN := $(BIN)/mdatagen
 GOLANGCI_LINT := $(BIN)/golangci-lint
+TELEMETRYGEN := $(BIN)/telemetrygen
 DIST := $(CURDIR)/_build/otelcol-deploylens
 CONFIG ?= deploy/default-config.yaml
 FUZZTIME ?= 5s
@@ -34,7 +35,12 @@ $(GOLANGCI_LINT): internal/tools/lint/go.mod internal/tools/lint/go.sum
 	@mkdir -p $(BIN)
 	cd internal/tools/lint && $(GO) build -o $(GOLANGCI_LINT) github.com/golangci/golangci-lint/v2/cmd/golangci-lint
 
-tools: $(OCB) $(MDATAGEN) $(GOLANGCI_LINT)
+# telemetrygen (contrib v0.161.0) is the OTLP client of the end-to-end tests; own tools module too.
+$(TELEMETRYGEN): internal/tools/telemetrygen/go.mod internal/tools/telemetrygen/go.sum
+	@mkdir -p $(BIN)
+	cd internal/tools/telemetrygen && $(GO) build -o $(TELEMETRYGEN) github.com/open-telemetry/opentelemetry-collector-contrib/cmd/telemetrygen
+
+tools: $(OCB) $(MDATAGEN) $(GOLANGCI_LINT) $(TELEMETRYGEN)
 
 ## build: the distribution, with ocb, into _build/otelcol-deploylens
 build: $(OCB)
@@ -47,11 +53,13 @@ run: build
 ## test: the whole suite — unit tests, end-to-end tests against the built binary, brief fuzzing
 test: build unit fuzz
 
-unit:
-	DEPLOYLENS_BINARY=$(DIST) $(GO) test -count=1 ./...
+E2E_ENV := DEPLOYLENS_BINARY=$(DIST) TELEMETRYGEN=$(TELEMETRYGEN)
 
-e2e: build
-	DEPLOYLENS_BINARY=$(DIST) $(GO) test -count=1 -run 'E2E' -v ./internal/e2e/...
+unit: $(TELEMETRYGEN)
+	$(E2E_ENV) $(GO) test -count=1 ./...
+
+e2e: build $(TELEMETRYGEN)
+	$(E2E_ENV) $(GO) test -count=1 -run 'E2E' -v ./internal/e2e/...
 
 ## fuzz: every fuzz target for FUZZTIME (default 5s) each
 fuzz:
