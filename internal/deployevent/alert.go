@@ -1,0 +1,73 @@
+package deployevent // import "github.com/deploylens/deploylens/internal/deployevent"
+
+// AlertEventName is the log record EventName of an alert signal: the
+// processor writes them, the exporter delivers them.
+const AlertEventName = "deployment.alert"
+
+// Alert signal record attributes. The deployment context (service.name,
+// service.namespace, deployment.environment.name, service.version) is on the
+// resource; deployment.id, deployment.previous_version, deployment.phase and
+// vcs.ref.head.revision are record attributes with the names above.
+const (
+	AttrAlertName           = "alert.name"
+	AttrAlertState          = "alert.state"       // firing | resolved
+	AttrAlertSeverity       = "alert.severity"    // info | warning | critical
+	AttrAlertFingerprint    = "alert.fingerprint" // stable per alert
+	AttrAlertRecommendation = "alert.recommendation"
+	// AttrAlertStartedAt is when the alert first fired (RFC 3339); the record's
+	// timestamp is when this signal was written (re-sends and resolves are later).
+	AttrAlertStartedAt = "alert.started_at"
+	// AttrAlertEndedAt is when a resolved alert stopped firing (RFC 3339).
+	AttrAlertEndedAt = "alert.ended_at"
+
+	// Evidence.
+	AttrIndicatorName        = "indicator.name"
+	AttrIndicatorValue       = "indicator.value"
+	AttrIndicatorBaseline    = "indicator.baseline"
+	AttrIndicatorLower       = "indicator.lower" // expected range
+	AttrIndicatorUpper       = "indicator.upper"
+	AttrAnomalyScore         = "anomaly.score" // 0–1
+	AttrAnomalyConfidence    = "anomaly.confidence"
+	AttrAnomalyTest          = "anomaly.test" // e.g. mann_whitney_u, two_proportion, poisson, baseline_band
+	AttrHealthScore          = "deployment.health.score"
+	AttrHealthVerdict        = "deployment.health.verdict"
+	AttrHealthRecommendation = "deployment.health.recommendation"
+)
+
+// Alert states.
+const (
+	AlertFiring   = "firing"
+	AlertResolved = "resolved"
+)
+
+// Alert severities.
+const (
+	SeverityInfo     = "info"
+	SeverityWarning  = "warning"
+	SeverityCritical = "critical"
+)
+
+// Recommendation is what deploylens advises for a deployment.
+type Recommendation string
+
+// The recommendations, from mildest to strongest.
+const (
+	RecommendNone        Recommendation = "none"
+	RecommendInvestigate Recommendation = "investigate"
+	RecommendHold        Recommendation = "hold"
+	RecommendRollback    Recommendation = "rollback"
+)
+
+// Verdict is the health verdict of a tracked service (and cohort).
+// It travels on the deployment.health.score data points as
+// deployment.health.verdict, with deployment.health.recommendation, so a
+// rollout gate in another collector tier can answer from the metrics alone.
+type Verdict string
+
+// The verdicts. Inconclusive: not enough data yet to judge.
+const (
+	VerdictHealthy      Verdict = "healthy"
+	VerdictDegraded     Verdict = "degraded"
+	VerdictUnhealthy    Verdict = "unhealthy"
+	VerdictInconclusive Verdict = "inconclusive"
+)
