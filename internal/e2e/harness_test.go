@@ -23,8 +23,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/plog"
-	"go.opentelemetry.io/collector/pdata/pmetric"
-	"go.opentelemetry.io/collector/pdata/ptrace"
 )
 
 // repoRoot is the repository's top directory.
@@ -83,6 +81,8 @@ type collector struct {
 type collectorConfig struct {
 	YAML string
 	Env  map[string]string
+	// Extensions are enabled beside health_check (their config is in YAML).
+	Extensions []string
 }
 
 const commonConfig = `
@@ -92,7 +92,7 @@ extensions:
 `
 
 const commonService = `
-  extensions: [health_check]
+  extensions: [${EXTENSIONS}]
   telemetry:
     logs:
       level: info
@@ -115,6 +115,7 @@ func startCollector(t testing.TB, cfg collectorConfig) *collector {
 	require.Contains(t, yaml, "\nservice:\n", "a test config has a service section")
 	yaml = strings.Replace(yaml, "\nservice:\n", "\nservice:"+commonService, 1)
 	yaml = commonConfig + yaml
+	yaml = strings.ReplaceAll(yaml, "${EXTENSIONS}", strings.Join(append([]string{"health_check"}, cfg.Extensions...), ", "))
 	yaml = strings.ReplaceAll(yaml, "${HEALTH_PORT}", strconv.Itoa(c.HealthPort))
 	yaml = strings.ReplaceAll(yaml, "${TELEMETRY_PORT}", strconv.Itoa(c.TelemetryPort))
 	c.configPath = filepath.Join(t.TempDir(), "config.yaml")
@@ -273,32 +274,6 @@ func readLogs(t testing.TB, path string) plog.Logs {
 		l, err := u.UnmarshalLogs(line)
 		require.NoError(t, err)
 		l.ResourceLogs().MoveAndAppendTo(out.ResourceLogs())
-	}
-	return out
-}
-
-// readTraces decodes the file exporter's traces output into one ptrace.Traces.
-func readTraces(t testing.TB, path string) ptrace.Traces {
-	t.Helper()
-	out := ptrace.NewTraces()
-	var u ptrace.JSONUnmarshaler
-	for _, line := range fileLines(t, path) {
-		tr, err := u.UnmarshalTraces(line)
-		require.NoError(t, err)
-		tr.ResourceSpans().MoveAndAppendTo(out.ResourceSpans())
-	}
-	return out
-}
-
-// readMetrics decodes the file exporter's metrics output into one pmetric.Metrics.
-func readMetrics(t testing.TB, path string) pmetric.Metrics {
-	t.Helper()
-	out := pmetric.NewMetrics()
-	var u pmetric.JSONUnmarshaler
-	for _, line := range fileLines(t, path) {
-		m, err := u.UnmarshalMetrics(line)
-		require.NoError(t, err)
-		m.ResourceMetrics().MoveAndAppendTo(out.ResourceMetrics())
 	}
 	return out
 }
