@@ -16,7 +16,7 @@ FUZZ_PKGS := ./receiver/deploymentreceiver
 # Every component directory with an mdatagen metadata.yaml.
 COMPONENT_DIRS := $(sort $(dir $(shell find receiver processor exporter -name metadata.yaml -not -path '*/internal/*' 2>/dev/null)))
 
-.PHONY: all build run test unit e2e fuzz generate generate-check lint bench tools clean
+.PHONY: all build run test unit e2e fuzz generate generate-check lint bench nab tools clean
 
 all: build
 
@@ -88,6 +88,14 @@ lint: $(GOLANGCI_LINT)
 	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '/internal/metadata/')); if [ -n "$$out" ]; then echo "gofmt:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GOLANGCI_LINT) run ./...
+
+## nab: the processor's detector over the NAB subset in ../shared/nab, scored by its scorer
+NAB_DIR ?= $(CURDIR)/../shared/nab
+NAB_OUT ?= $(CURDIR)/_build/nab-results
+nab:
+	rm -rf $(NAB_OUT)
+	$(GO) run ./cmd/nabrun -data $(NAB_DIR)/data -out $(NAB_OUT)
+	cd $(NAB_DIR) && $(GO) run main.go -v $(NAB_OUT)
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
