@@ -87,6 +87,7 @@ generate-check: generate
 lint: $(GOLANGCI_LINT)
 	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '/internal/metadata/')); if [ -n "$$out" ]; then echo "gofmt:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	cd bench && $(GO) vet ./...
 	$(GOLANGCI_LINT) run ./...
 
 ## nab: the processor's detector over the NAB subset in ../shared/nab, scored by its scorer
@@ -97,8 +98,11 @@ nab:
 	$(GO) run ./cmd/nabrun -data $(NAB_DIR)/data -out $(NAB_OUT)
 	cd $(NAB_DIR) && $(GO) run main.go -v $(NAB_OUT)
 
+## bench: the package benchmarks, then the comparative ones (bench/, its own module) with their ratio lines
+BENCHTIME ?= 1s
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./...
+	cd bench && $(GO) run ./cmd/deploylens-bench
 
 clean:
 	rm -rf _build

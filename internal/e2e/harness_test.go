@@ -114,7 +114,12 @@ func startCollector(t testing.TB, cfg collectorConfig) *collector {
 	yaml := cfg.YAML
 	require.Contains(t, yaml, "\nservice:\n", "a test config has a service section")
 	yaml = strings.Replace(yaml, "\nservice:\n", "\nservice:"+commonService, 1)
-	yaml = commonConfig + yaml
+	if strings.HasPrefix(strings.TrimLeft(yaml, "\n"), "extensions:\n") {
+		// Merge health_check into the config's own extensions section.
+		yaml = strings.Replace(yaml, "extensions:\n", strings.TrimPrefix(commonConfig, "\n"), 1)
+	} else {
+		yaml = commonConfig + yaml
+	}
 	yaml = strings.ReplaceAll(yaml, "${EXTENSIONS}", strings.Join(append([]string{"health_check"}, cfg.Extensions...), ", "))
 	yaml = strings.ReplaceAll(yaml, "${HEALTH_PORT}", strconv.Itoa(c.HealthPort))
 	yaml = strings.ReplaceAll(yaml, "${TELEMETRY_PORT}", strconv.Itoa(c.TelemetryPort))

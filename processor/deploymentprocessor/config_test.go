@@ -1,0 +1,140 @@
+package deploymentprocessor
+
+import (
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/confmap"
+	"go.opentelemetry.io/collector/confmap/confmaptest"
+
+	"github.com/deploylens/deploylens/processor/deploymentprocessor/internal/metadata"
+)
+
+func TestLoadConfig(t *testing.T) {
+	storageID := component.MustNewIDWithName("file_storage", "deployments")
+	full := &Config{
+		EnvironmentDefault: "production",
+		PostWindow:         15 * time.Minute,
+		MaxDuration:        2 * time.Hour,
+		MaxServices:        500,
+		IdleTTL:            6 * time.Hour,
+		HistorySize:        20,
+		Inference:          InferenceConfig{Enabled: false, Settle: 5 * time.Minute},
+		TagUnknownAsSteady: false,
+		Tagging: TaggingConfig{
+			Traces:  SignalTagging{Attributes: []string{"deployment.phase", "deployment.id", "deployment.cohort", "service.version"}, Level: "span"},
+			Metrics: SignalTagging{Attributes: []string{"deployment.phase", "deployment.cohort", "deployment.id"}, Level: "datapoint"},
+			Logs:    SignalTagging{Attributes: []string{"deployment.phase"}, Level: "record"},
+		},
+		Storage:       &storageID,
+		FlushInterval: 30 * time.Second,
+	}
+	metricsLevelOnly := createDefaultConfig().(*Config)
+	metricsLevelOnly.Tagging.Metrics.Level = "datapoint"
+
+	tests := []struct {
+		id   component.ID
+		want component.Config
+	}{
+		{id: component.NewID(metadata.Type), want: createDefaultConfig()},
+		{id: component.NewIDWithName(metadata.Type, "full"), want: full},
+		{id: component.NewIDWithName(metadata.Type, "metrics_level_only"), want: metricsLevelOnly},
+	}
+	cm, err := confmaptest.LoadConf(filepath.Join("testdata", "config.yaml"))
+	require.NoError(t, err)
+	for _, tt := range tests {
+		t.Run(tt.id.String(), func(t *testing.T) {
+			cfg := createDefaultConfig()
+			sub, err := cm.Sub(tt.id.String())
+			require.NoError(t, err)
+			require.NoError(t, sub.Unmarshal(cfg))
+			require.NoError(t, confmap.Validate(cfg))
+			assert.Equal(t, tt.want, cfg)
+		})
+	}
+}
+
+func TestDefaultConfig(t *testing.T) {
+	cfg := createDefaultConfig().(*Config)
+	require.NoError(t, cfg.Validate())
+	// `deployment: {}` tracks, infers and tags.
+	assert.True(t, cfg.Inference.Enabled)
+	assert.True(t, cfg.TagUnknownAsSteady)
+	assert.Equal(t, 30*time.Minute, cfg.PostWindow)
+	assert.Equal(t, time.Hour, cfg.MaxDuration)
+	assert.Equal(t, 10_000, cfg.MaxServices)
+	assert.Equal(t, 2*time.Minute, cfg.Inference.Settle)
+	assert.Equal(t, []string{"deployment.phase", "deployment.id", "deployment.cohort"}, cfg.Tagging.Traces.Attributes)
+	assert.Equal(t, []string{"deployment.phase", "deployment.cohort"}, cfg.Tagging.Metrics.Attributes, "no deployment.id on metrics")
+	assert.Equal(t, []string{"deployment.phase", "deployment.id", "deployment.cohort"}, cfg.Tagging.Logs.Attributes)
+	for _, st := range []SignalTagging{cfg.Tagging.Traces, cfg.Tagging.Metrics, cfg.Tagging.Logs} {
+		assert.Equal(t, "resource", st.Level)
+	}
+	assert.Nil(t, cfg.Storage)
+}
+
+func TestValidate(t *testing.T) {
+	storageID := component.MustNewID("file_storage")
+	tests := []struct {
+		name    string
+		edit    func(*Config)
+		wantErr []string
+	}{
+		{name: "negative post_window", edit: func(c *Config) { c.PostWindow = -time.Second }, wantErr: []string{"post_window: must not be negative"}},
+		{name: "zero post_window is allowed", edit: func(c *Config) { c.PostWindow = 0 }},
+		{name: "zero max_duration", edit: func(c *Config) { c.MaxDuration = 0 }, wantErr: []string{"max_duration: must be positive"}},
+		{name: "zero max_services", edit: func(c *Config) { c.MaxServices = 0 }, wantErr: []string{"max_services: must be positive"}},
+		{name: "zero idle_ttl", edit: func(c *Config) { c.IdleTTL = 0 }, wantErr: []string{"idle_ttl: must be positive"}},
+		{name: "negative history_size", edit: func(c *Config) { c.HistorySize = -1 }, wantErr: []string{"history_size: must not be negative"}},
+		{name: "zero settle", edit: func(c *Config) { c.Inference.Settle = 0 }, wantErr: []string{"inference::settle: must be positive"}},
+		{name: "storage needs a flush_interval", edit: func(c *Config) { c.Storage = &storageID; c.FlushInterval = 0 }, wantErr: []string{"flush_interval: must be positive"}},
+		{name: "flush_interval unused without storage", edit: func(c *Config) { c.FlushInterval = 0 }},
+		{
+			name: "unknown attribute",
+			edit: func(c *Config) {
+				c.Tagging.Metrics.Attributes = []string{"deployment.phase", "deployment.cohort", "deployment.name"}
+			},
+			wantErr: []string{`tagging::metrics::attributes[2]: unknown attribute "deployment.name", must be one of deployment.phase, deployment.id, deployment.cohort, service.version`},
+		},
+		{
+			name:    "attribute twice",
+			edit:    func(c *Config) { c.Tagging.Traces.Attributes = []string{"deployment.id", "deployment.id"} },
+			wantErr: []string{`tagging::traces::attributes[1]: "deployment.id" is listed twice`},
+		},
+		{
+			name:    "level of another signal",
+			edit:    func(c *Config) { c.Tagging.Logs.Level = "span" },
+			wantErr: []string{`tagging::logs::level: must be "resource" or "record", got "span"`},
+		},
+		{
+			name:    "empty level",
+			edit:    func(c *Config) { c.Tagging.Traces.Level = "" },
+			wantErr: []string{`tagging::traces::level: must be "resource" or "span", got ""`},
+		},
+		{name: "no attributes disables a signal's tagging", edit: func(c *Config) { c.Tagging.Metrics.Attributes = nil }},
+		{
+			name:    "every error is reported",
+			edit:    func(c *Config) { c.MaxServices = -5; c.Tagging.Metrics.Level = "record" },
+			wantErr: []string{"max_services: must be positive, got -5", `tagging::metrics::level: must be "resource" or "datapoint", got "record"`},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := createDefaultConfig().(*Config)
+			tt.edit(cfg)
+			err := cfg.Validate()
+			if len(tt.wantErr) == 0 {
+				assert.NoError(t, err)
+				return
+			}
+			require.Error(t, err)
+			for _, want := range tt.wantErr {
+				assert.Contains(t, err.Error(), want)
+			}
+		})
+	}
+}

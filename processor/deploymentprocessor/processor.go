@@ -1,0 +1,239 @@
+package deploymentprocessor // import "github.com/deploylens/deploylens/processor/deploymentprocessor"
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/processor"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/deploylens/deploylens/internal/deployevent"
+	"github.com/deploylens/deploylens/processor/deploymentprocessor/internal/metadata"
+	"github.com/deploylens/deploylens/processor/deploymentprocessor/internal/tracker"
+)
+
+// sweepInterval is how often time-driven transitions (post window ends,
+// inferred deployments settle, stuck deployments, idle keys) are applied.
+// Tags never wait for it: lookups compute due transitions on the fly.
+const sweepInterval = 5 * time.Second
+
+// deploymentProcessor is the state shared by every pipeline of one component ID.
+type deploymentProcessor struct {
+	id        component.ID
+	cfg       *Config
+	logger    *zap.Logger
+	telemetry *metadata.TelemetryBuilder
+	tracker   *tracker.Tracker
+	// now is the clock; tests replace it before the processor is used.
+	now func() time.Time
+
+	traces, metrics, logs tagPlan
+
+	// Precomputed metric options, so counting does not build attribute sets.
+	originEvent, originInferred      metric.AddOption
+	evictedLRU, evictedIdle          metric.AddOption
+	ignoredInvalid                   metric.AddOption
+	phasePre, phaseDuring, phasePost metric.ObserveOption
+
+	// users counts the pipelines that created this instance (guarded by the
+	// factory's lock); refs those that started it.
+	users int
+
+	mu      sync.Mutex
+	refs    int
+	store   *stateStore
+	cancel  context.CancelFunc
+	running sync.WaitGroup
+}
+
+func newDeploymentProcessor(set processor.Settings, cfg *Config) (*deploymentProcessor, error) {
+	set.TelemetrySettings = sharedTelemetry(set.TelemetrySettings)
+	tb, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
+	if err != nil {
+		return nil, err
+	}
+	p := &deploymentProcessor{
+		id:        set.ID,
+		cfg:       cfg,
+		logger:    set.Logger,
+		telemetry: tb,
+		now:       time.Now,
+		traces:    newTagPlan("traces", cfg.Tagging.Traces),
+		metrics:   newTagPlan("metrics", cfg.Tagging.Metrics),
+		logs:      newTagPlan("logs", cfg.Tagging.Logs),
+
+		originEvent:    addAttr("origin", "event"),
+		originInferred: addAttr("origin", "inferred"),
+		evictedLRU:     addAttr("reason", string(tracker.EvictLRU)),
+		evictedIdle:    addAttr("reason", string(tracker.EvictIdle)),
+		ignoredInvalid: addAttr("reason", "invalid"),
+		phasePre:       metric.WithAttributeSet(attribute.NewSet(attribute.String("phase", string(deployevent.PhasePre)))),
+		phaseDuring:    metric.WithAttributeSet(attribute.NewSet(attribute.String("phase", string(deployevent.PhaseDuring)))),
+		phasePost:      metric.WithAttributeSet(attribute.NewSet(attribute.String("phase", string(deployevent.PhasePost)))),
+	}
+	p.tracker = tracker.New(tracker.Config{
+		PostWindow:  cfg.PostWindow,
+		MaxDuration: cfg.MaxDuration,
+		MaxServices: cfg.MaxServices,
+		IdleTTL:     cfg.IdleTTL,
+		HistorySize: cfg.HistorySize,
+		Inference:   cfg.Inference.Enabled,
+		Settle:      cfg.Inference.Settle,
+		Now:         func() time.Time { return p.now() },
+		Hooks:       p.hooks(),
+	})
+	return p, nil
+}
+
+func addAttr(key, value string) metric.AddOption {
+	return metric.WithAttributeSet(attribute.NewSet(attribute.String(key, value)))
+}
+
+// hooks count what happens inside the tracker. They run under its lock.
+func (p *deploymentProcessor) hooks() tracker.Hooks {
+	ctx := context.Background()
+	return tracker.Hooks{
+		Started: func(d *tracker.Deployment) {
+			origin := p.originEvent
+			if d.Inferred() {
+				origin = p.originInferred
+			}
+			p.telemetry.ProcessorDeploymentDeploymentsTracked.Add(ctx, 1, origin)
+		},
+		Stuck: func(*tracker.Deployment) {
+			p.telemetry.ProcessorDeploymentDeploymentsStuck.Add(ctx, 1)
+		},
+		Evicted: func(reason tracker.EvictReason) {
+			opt := p.evictedLRU
+			if reason == tracker.EvictIdle {
+				opt = p.evictedIdle
+			}
+			p.telemetry.ProcessorDeploymentServicesEvicted.Add(ctx, 1, opt)
+		},
+		Refused: func() {
+			p.telemetry.ProcessorDeploymentServicesRefused.Add(ctx, 1)
+		},
+	}
+}
+
+// start runs for every pipeline; the first one restores the state and starts
+// the background loop.
+func (p *deploymentProcessor) start(ctx context.Context, host component.Host) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.refs++
+	if p.refs > 1 {
+		return nil
+	}
+	if p.cfg.Storage != nil {
+		store, err := openStateStore(ctx, host, *p.cfg.Storage, p.id, p.logger)
+		if err != nil {
+			p.refs--
+			return err
+		}
+		p.store = store
+		p.store.restore(ctx, p.tracker, p.now())
+	}
+	err := errors.Join(
+		p.telemetry.RegisterProcessorDeploymentServicesTrackedCallback(func(_ context.Context, o metric.Int64Observer) error {
+			o.Observe(int64(p.tracker.Len()))
+			return nil
+		}),
+		p.telemetry.RegisterProcessorDeploymentDeploymentsActiveCallback(func(_ context.Context, o metric.Int64Observer) error {
+			s := p.tracker.Stats(p.now())
+			o.Observe(int64(s.Pre), p.phasePre)
+			o.Observe(int64(s.During), p.phaseDuring)
+			o.Observe(int64(s.Post), p.phasePost)
+			return nil
+		}),
+	)
+	if err != nil {
+		p.logger.Warn("Cannot register deployment gauges", zap.Error(err))
+	}
+	loopCtx, cancel := context.WithCancel(context.Background())
+	p.cancel = cancel
+	p.running.Add(1)
+	go p.loop(loopCtx)
+	return nil
+}
+
+// shutdown runs for every started pipeline; the last one stops the loop,
+// saves the state and closes the storage client.
+func (p *deploymentProcessor) shutdown(ctx context.Context) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.refs == 0 {
+		return nil
+	}
+	p.refs--
+	if p.refs > 0 {
+		return nil
+	}
+	p.cancel()
+	p.running.Wait()
+	p.telemetry.Shutdown()
+	if p.store == nil {
+		return nil
+	}
+	err := p.store.save(ctx, p.tracker, p.now(), true)
+	err = errors.Join(err, p.store.close(ctx))
+	p.store = nil
+	return err
+}
+
+func (p *deploymentProcessor) loop(ctx context.Context) {
+	defer p.running.Done()
+	sweep := time.NewTicker(sweepInterval)
+	defer sweep.Stop()
+	var flush <-chan time.Time
+	if p.store != nil {
+		t := time.NewTicker(p.cfg.FlushInterval)
+		defer t.Stop()
+		flush = t.C
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-sweep.C:
+			p.tracker.Sweep(p.now())
+		case <-flush:
+			if err := p.store.save(ctx, p.tracker, p.now(), false); err != nil {
+				p.logger.Warn("Cannot save deployment state", zap.Error(err))
+			}
+		}
+	}
+}
+
+// sharedTelemetry drops the pipeline and signal the collector injects into a
+// component's telemetry: this instance serves several pipelines. The
+// providers that support it are recognised by the method they expose.
+func sharedTelemetry(ts component.TelemetrySettings) component.TelemetrySettings {
+	drop := []string{"otelcol.signal", "otelcol.pipeline.id"}
+	ts.Logger = ts.Logger.WithOptions(zap.WrapCore(func(c zapcore.Core) zapcore.Core {
+		if d, ok := c.(interface {
+			DropInjectedAttributes(...string) zapcore.Core
+		}); ok {
+			return d.DropInjectedAttributes(drop...)
+		}
+		return c
+	}))
+	if d, ok := ts.MeterProvider.(interface {
+		DropInjectedAttributes(...string) metric.MeterProvider
+	}); ok {
+		ts.MeterProvider = d.DropInjectedAttributes(drop...)
+	}
+	if d, ok := ts.TracerProvider.(interface {
+		DropInjectedAttributes(...string) trace.TracerProvider
+	}); ok {
+		ts.TracerProvider = d.DropInjectedAttributes(drop...)
+	}
+	return ts
+}

@@ -1,0 +1,91 @@
+package deploymentprocessor // import "github.com/deploylens/deploylens/processor/deploymentprocessor"
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/extension/xextension/storage"
+	"go.uber.org/zap"
+
+	"github.com/deploylens/deploylens/processor/deploymentprocessor/internal/tracker"
+)
+
+// stateKey is the storage key of the tracker snapshot. The client is the
+// processor's own (per component ID), so the key needs no prefix.
+const stateKey = "tracker"
+
+// stateStore saves the tracker to a storage extension: the whole snapshot as
+// one value, written only when the state changed since the last save.
+type stateStore struct {
+	client storage.Client
+	logger *zap.Logger
+	// savedGeneration is the tracker generation last saved.
+	savedGeneration uint64
+}
+
+func openStateStore(ctx context.Context, host component.Host, storageID, self component.ID, logger *zap.Logger) (*stateStore, error) {
+	ext, ok := host.GetExtensions()[storageID]
+	if !ok {
+		return nil, fmt.Errorf("storage: extension %q not found", storageID)
+	}
+	se, ok := ext.(storage.Extension)
+	if !ok {
+		return nil, fmt.Errorf("storage: extension %q is not a storage extension", storageID)
+	}
+	client, err := se.GetClient(ctx, component.KindProcessor, self, "")
+	if err != nil {
+		return nil, fmt.Errorf("storage: cannot get a client from %q: %w", storageID, err)
+	}
+	return &stateStore{client: client, logger: logger}, nil
+}
+
+// restore loads the saved state into tr. A missing, unreadable or
+// incompatible snapshot starts empty: lost state must not stop the collector.
+func (s *stateStore) restore(ctx context.Context, tr *tracker.Tracker, now time.Time) {
+	data, err := s.client.Get(ctx, stateKey)
+	if err != nil {
+		s.logger.Warn("Cannot read saved deployment state; starting empty", zap.Error(err))
+		return
+	}
+	if data == nil {
+		return
+	}
+	var snap tracker.Snapshot
+	if err := json.Unmarshal(data, &snap); err != nil {
+		s.logger.Warn("Cannot decode saved deployment state; starting empty", zap.Error(err))
+		return
+	}
+	if snap.Format != tracker.SnapshotFormat {
+		s.logger.Warn("Saved deployment state has an unknown format; starting empty",
+			zap.Int("format", snap.Format), zap.Int("supported", tracker.SnapshotFormat))
+		return
+	}
+	n := tr.Restore(snap, now)
+	s.savedGeneration = tr.Generation()
+	s.logger.Info("Restored deployment state", zap.Int("services", n), zap.Time("saved_at", snap.SavedAt))
+}
+
+// save writes the state if it changed since the last save, or always when
+// final (at shutdown, so last-seen times are fresh).
+func (s *stateStore) save(ctx context.Context, tr *tracker.Tracker, now time.Time, final bool) error {
+	generation := tr.Generation()
+	if generation == s.savedGeneration && !final {
+		return nil
+	}
+	data, err := json.Marshal(tr.Snapshot(now))
+	if err != nil {
+		return err
+	}
+	if err := s.client.Set(ctx, stateKey, data); err != nil {
+		return fmt.Errorf("saving deployment state: %w", err)
+	}
+	s.savedGeneration = generation
+	return nil
+}
+
+func (s *stateStore) close(ctx context.Context) error {
+	return s.client.Close(ctx)
+}
