@@ -4,7 +4,6 @@
 package e2e
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -62,6 +61,7 @@ func freePort(t testing.TB) int {
 // collector is one running otelcol-deploylens process.
 type collector struct {
 	t          testing.TB
+	wrap       []string
 	cmd        *exec.Cmd
 	configPath string
 	output     *syncBuffer
@@ -83,6 +83,9 @@ type collectorConfig struct {
 	Env  map[string]string
 	// Extensions are enabled beside health_check (their config is in YAML).
 	Extensions []string
+	// Wrap runs the binary through a command (e.g. into a namespace): the
+	// collector's argv is appended to it.
+	Wrap []string
 }
 
 const commonConfig = `
@@ -110,7 +113,7 @@ const commonService = `
 // check answers. The process is stopped (and its exit checked) at cleanup.
 func startCollector(t testing.TB, cfg collectorConfig) *collector {
 	t.Helper()
-	c := &collector{t: t, output: &syncBuffer{}, done: make(chan struct{}), HealthPort: freePort(t), TelemetryPort: freePort(t)}
+	c := &collector{t: t, wrap: cfg.Wrap, output: &syncBuffer{}, done: make(chan struct{}), HealthPort: freePort(t), TelemetryPort: freePort(t)}
 	yaml := cfg.YAML
 	require.Contains(t, yaml, "\nservice:\n", "a test config has a service section")
 	yaml = strings.Replace(yaml, "\nservice:\n", "\nservice:"+commonService, 1)
@@ -140,7 +143,8 @@ func startCollector(t testing.TB, cfg collectorConfig) *collector {
 func (c *collector) start(env map[string]string) {
 	c.t.Helper()
 	c.done = make(chan struct{})
-	c.cmd = exec.Command(binaryPath(c.t), "--config", c.configPath)
+	argv := append(append([]string{}, c.wrap...), binaryPath(c.t), "--config", c.configPath)
+	c.cmd = exec.Command(argv[0], argv[1:]...)
 	c.cmd.Env = append(os.Environ(), "GOMAXPROCS=2")
 	for k, v := range env {
 		c.cmd.Env = append(c.cmd.Env, k+"="+v)
@@ -249,24 +253,27 @@ func eventually(t testing.TB, timeout time.Duration, what string, cond func() bo
 	}
 }
 
-// fileLines reads the JSON lines the file exporter wrote; a missing file is empty.
+// fileLines reads the complete JSON lines the file exporter wrote so far (a
+// line still being written, without its newline, is left for the next read);
+// a missing file is empty.
 func fileLines(t testing.TB, path string) [][]byte {
 	t.Helper()
-	f, err := os.Open(path)
+	data, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
 	require.NoError(t, err)
-	defer func() { _ = f.Close() }()
+	if end := bytes.LastIndexByte(data, '\n'); end >= 0 {
+		data = data[:end]
+	} else {
+		return nil
+	}
 	var lines [][]byte
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 64<<20)
-	for sc.Scan() {
-		if line := bytes.TrimSpace(sc.Bytes()); len(line) > 0 {
-			lines = append(lines, append([]byte(nil), line...))
+	for _, line := range bytes.Split(data, []byte{'\n'}) {
+		if line = bytes.TrimSpace(line); len(line) > 0 {
+			lines = append(lines, line)
 		}
 	}
-	require.NoError(t, sc.Err())
 	return lines
 }
 
