@@ -1,0 +1,519 @@
+package scenario // import "github.com/deploylens/deploylens/internal/scenario"
+
+import (
+	"errors"
+	"iter"
+	"math"
+	"math/rand/v2"
+	"sort"
+	"strconv"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/deploylens/deploylens/internal/deployevent"
+)
+
+// Step is the telemetry of one step of simulated time. Requests (span ends,
+// error logs) and lifecycle events of a step lie in [Time−Scenario.Step, Time);
+// metric data points are stamped Time. Each Step owns fresh pdata.
+type Step struct {
+	// Index counts steps from 0.
+	Index int
+	// Time is when the step's window closes: the simulated "now" at which
+	// an SDK would export the step's data.
+	Time time.Time
+	// Logs are the deployment.lifecycle records of Events (first, each in a
+	// resource of its own) followed by the services' application logs.
+	Logs    plog.Logs
+	Traces  ptrace.Traces
+	Metrics pmetric.Metrics
+	// Events are the lifecycle events of this step, also present in Logs.
+	Events []deployevent.Event
+}
+
+// Telemetry names written by the generator (OpenTelemetry semantic conventions).
+const (
+	MetricRequestDuration = "http.server.request.duration"
+	MetricCPUUtilization  = "process.cpu.utilization"
+
+	AttrInstanceID     = "service.instance.id"
+	AttrPodName        = "k8s.pod.name"
+	AttrHTTPMethod     = "http.request.method"
+	AttrHTTPRoute      = "http.route"
+	AttrHTTPStatusCode = "http.response.status_code"
+	AttrURLScheme      = "url.scheme"
+	AttrErrorType      = "error.type"
+
+	// ScopeName is the instrumentation scope of generated telemetry.
+	ScopeName = "github.com/deploylens/deploylens/internal/scenario"
+)
+
+// DurationBuckets are the explicit bucket bounds, in seconds, semantic
+// conventions advise for http.server.request.duration.
+var DurationBuckets = []float64{0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10}
+
+// Latency tail: a small share of requests (GC pauses, cold caches) is much slower.
+const (
+	tailProbability = 0.002
+	tailFactor      = 8
+	// idleCPU is an instance's utilization with no traffic.
+	idleCPU = 0.05
+	// cpuNoise is the standard deviation of a CPU utilization reading.
+	cpuNoise = 0.015
+	// Time constants of the slow rate and error-ratio noise.
+	rateNoiseTau  = 2 * time.Minute
+	errorNoiseTau = 5 * time.Minute
+)
+
+// Run generates the scenario step by step and hands each Step to emit. An
+// error from emit stops the run and is returned, except ErrStop: a clean stop.
+func (s *Scenario) Run(emit func(Step) error) error {
+	steps, err := s.Steps()
+	if err != nil {
+		return err
+	}
+	for st := range steps {
+		if err := emit(st); err != nil {
+			if errors.Is(err, ErrStop) {
+				return nil
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// Steps returns the scenario's steps in time order. Each iteration generates
+// afresh from the seed, so ranging twice yields identical telemetry;
+// breaking out of the loop stops generation.
+func (s *Scenario) Steps() (iter.Seq[Step], error) {
+	if err := s.Validate(); err != nil {
+		return nil, err
+	}
+	c := s.withDefaults()
+	return func(yield func(Step) bool) {
+		g := newGenerator(&c)
+		for k := range g.steps {
+			if !yield(g.step(k)) {
+				return
+			}
+		}
+	}, nil
+}
+
+// ErrStop, returned by a Run callback, stops the run early without an error.
+var ErrStop = errors.New("scenario: stopped")
+
+type generator struct {
+	sc          *Scenario
+	plan        *plan
+	steps       int
+	stepSeconds float64
+	traffic     *rand.Rand // requests: counts, routes, statuses, latencies
+	noise       *rand.Rand // rate and error-ratio noise, CPU readings
+	ids         *rand.Rand // trace and span ids
+	services    []serviceModel
+	instances   []instanceState
+	shares      []float64
+	nextEvent   int
+}
+
+type serviceModel struct {
+	svc *Service
+	// routeCDF is the cumulative share of the routes.
+	routeCDF []float64
+	// logMedian and sigma parametrize the lognormal latency, in seconds.
+	logMedian, sigma float64
+	rateNoise        ar1
+	errorNoise       ar1
+	diurnalAtDeploy  float64
+	// Per-step values.
+	rate, errorRatio float64
+}
+
+type instanceState struct {
+	*planInstance
+	model    *serviceModel
+	resource pcommon.Resource
+	// nominalRate is the instance's request rate when the service runs at RPS.
+	nominalRate float64
+	// expectedRate is the instance's request rate in the current step.
+	expectedRate float64
+	series       []series
+	seriesIndex  map[seriesKey]int
+}
+
+type seriesKey struct {
+	route  int
+	status int
+}
+
+// series is the cumulative state of one histogram data point.
+type series struct {
+	seriesKey
+	count    uint64
+	sum      float64
+	min, max float64
+	buckets  []uint64
+}
+
+func newGenerator(sc *Scenario) *generator {
+	g := &generator{
+		sc:          sc,
+		plan:        newPlan(sc),
+		steps:       int((sc.WarmUp + sc.Observe) / sc.Step),
+		stepSeconds: sc.Step.Seconds(),
+		traffic:     newRand(sc.Seed, streamTraffic),
+		noise:       newRand(sc.Seed, streamNoise),
+		ids:         newRand(sc.Seed, streamIDs),
+	}
+	deployStart := sc.Start.Add(sc.WarmUp)
+	g.services = make([]serviceModel, len(sc.Services))
+	for i := range sc.Services {
+		svc := &sc.Services[i]
+		t := &svc.Traffic
+		m := &g.services[i]
+		m.svc = svc
+		total := 0.0
+		for _, r := range t.Routes {
+			total += r.Weight
+		}
+		acc := 0.0
+		for _, r := range t.Routes {
+			acc += r.Weight / total
+			m.routeCDF = append(m.routeCDF, acc)
+		}
+		m.logMedian = math.Log(t.LatencyP50.Seconds())
+		m.sigma = lognormalSigma(t.LatencyP50.Seconds(), t.LatencyP95.Seconds())
+		m.rateNoise = newAR1(g.noise, t.RateNoise, g.stepSeconds, rateNoiseTau.Seconds())
+		m.errorNoise = newAR1(g.noise, t.ErrorNoise, g.stepSeconds, errorNoiseTau.Seconds())
+		m.diurnalAtDeploy = diurnal(t, deployStart)
+	}
+	g.instances = make([]instanceState, len(g.plan.instances))
+	for i := range g.plan.instances {
+		pi := &g.plan.instances[i]
+		svc := &sc.Services[pi.service]
+		in := &g.instances[i]
+		in.planInstance = pi
+		in.model = &g.services[pi.service]
+		in.nominalRate = svc.Traffic.RPS / float64(svc.Instances)
+		in.seriesIndex = map[seriesKey]int{}
+		in.resource = pcommon.NewResource()
+		attrs := in.resource.Attributes()
+		attrs.PutStr(deployevent.AttrServiceName, svc.Name)
+		if svc.Namespace != "" {
+			attrs.PutStr(deployevent.AttrServiceNamespace, svc.Namespace)
+		}
+		if svc.Environment != "" {
+			attrs.PutStr(deployevent.AttrEnvironment, svc.Environment)
+		}
+		attrs.PutStr(deployevent.AttrServiceVersion, pi.version)
+		attrs.PutStr(AttrInstanceID, pi.id)
+		attrs.PutStr(AttrPodName, pi.id)
+	}
+	g.shares = make([]float64, len(g.instances))
+	return g
+}
+
+// diurnal is the daily traffic curve at t, peaking at DiurnalPeak.
+func diurnal(t *Traffic, at time.Time) float64 {
+	u := at.UTC()
+	sinceMidnight := time.Duration(u.Hour())*time.Hour + time.Duration(u.Minute())*time.Minute + time.Duration(u.Second())*time.Second
+	phase := 2 * math.Pi * (sinceMidnight - t.DiurnalPeak).Hours() / 24
+	return 1 + t.DiurnalAmplitude*math.Cos(phase)
+}
+
+// regression effects on one instance at a time.
+type effects struct {
+	errorFactor, latencyFactor, keep, cpu float64
+}
+
+func (g *generator) effects(in *instanceState, at time.Time) effects {
+	e := effects{errorFactor: 1, latencyFactor: 1, keep: 1}
+	r := g.sc.Regression
+	if r == nil || !in.isNew || at.Before(g.plan.onset) {
+		return e
+	}
+	switch r.Kind {
+	case KindErrorRatio, KindCanaryErrors:
+		e.errorFactor = r.Magnitude
+	case KindLatency:
+		e.latencyFactor = r.Magnitude
+	case KindThroughput:
+		e.keep = 1 - r.Magnitude
+	case KindSaturation:
+		// The creep starts when the instance (or the regression) starts.
+		since := at.Sub(maxTime(g.plan.onset, in.from))
+		e.cpu = r.Magnitude * math.Min(1, since.Seconds()/r.Ramp.Seconds())
+	}
+	return e
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+func (g *generator) step(k int) Step {
+	sc := g.sc
+	windowStart := sc.Start.Add(time.Duration(k) * sc.Step)
+	windowEnd := windowStart.Add(sc.Step)
+	st := Step{Index: k, Time: windowEnd, Logs: plog.NewLogs(), Traces: ptrace.NewTraces(), Metrics: pmetric.NewMetrics()}
+
+	for g.nextEvent < len(g.plan.events) && g.plan.events[g.nextEvent].Timestamp.Before(windowEnd) {
+		e := g.plan.events[g.nextEvent]
+		e.AppendTo(st.Logs, e.Timestamp)
+		st.Events = append(st.Events, e)
+		g.nextEvent++
+	}
+
+	for i := range g.services {
+		m := &g.services[i]
+		t := &m.svc.Traffic
+		noise := m.rateNoise.next(g.noise) - t.RateNoise*t.RateNoise/2
+		m.rate = t.RPS * diurnal(t, windowStart) / m.diurnalAtDeploy * math.Exp(noise)
+		noise = m.errorNoise.next(g.noise) - t.ErrorNoise*t.ErrorNoise/2
+		m.errorRatio = t.ErrorRatio * math.Exp(noise)
+	}
+
+	g.plan.shares(windowStart, g.shares)
+	exportMetrics := (windowEnd.Sub(sc.Start))%sc.MetricInterval == 0
+	for i := range g.instances {
+		in := &g.instances[i]
+		if g.shares[i] == 0 {
+			continue
+		}
+		fx := g.effects(in, windowStart)
+		in.expectedRate = in.model.rate * g.shares[i] * fx.keep
+		g.requests(&st, in, fx, windowStart)
+		lastStep := !in.until.IsZero() && !windowEnd.Before(in.until)
+		if in.model.svc.Signals.Has(SignalMetrics) && (exportMetrics || lastStep) {
+			g.exportMetrics(&st, in, fx, windowEnd)
+		}
+	}
+	return st
+}
+
+// requests draws the instance's requests of one step and records them in
+// every signal the service emits.
+func (g *generator) requests(st *Step, in *instanceState, fx effects, windowStart time.Time) {
+	m := in.model
+	signals := m.svc.Signals
+	n := poisson(g.traffic, in.expectedRate*g.stepSeconds)
+	if n == 0 {
+		return
+	}
+	var spans ptrace.SpanSlice
+	if signals.Has(SignalTraces) {
+		rs := st.Traces.ResourceSpans().AppendEmpty()
+		in.resource.CopyTo(rs.Resource())
+		ss := rs.ScopeSpans().AppendEmpty()
+		ss.Scope().SetName(ScopeName)
+		spans = ss.Spans()
+		spans.EnsureCapacity(n)
+	}
+	var records plog.LogRecordSlice
+	haveRecords := false
+	errorRatio := math.Min(m.errorRatio*fx.errorFactor, 1-m.svc.Traffic.ClientErrorRatio)
+	routes := m.svc.Traffic.Routes
+	stepNanos := float64(g.sc.Step)
+	for range n {
+		route := 0
+		u := g.traffic.Float64()
+		for route < len(m.routeCDF)-1 && u > m.routeCDF[route] {
+			route++
+		}
+		status := drawStatus(g.traffic, routes[route].Method, errorRatio, m.svc.Traffic.ClientErrorRatio)
+		latency := math.Exp(m.logMedian+m.sigma*g.traffic.NormFloat64()) * routes[route].LatencyFactor * fx.latencyFactor
+		if g.traffic.Float64() < tailProbability {
+			latency *= tailFactor
+		}
+		end := windowStart.Add(time.Duration(g.traffic.Float64() * stepNanos))
+
+		if signals.Has(SignalMetrics) {
+			in.record(seriesKey{route: route, status: status}, latency)
+		}
+		var traceID pcommon.TraceID
+		var spanID pcommon.SpanID
+		if signals.Has(SignalTraces) {
+			traceID, spanID = g.newIDs()
+			writeSpan(spans.AppendEmpty(), &routes[route], status, end, latency, traceID, spanID)
+		}
+		if status >= 500 && signals.Has(SignalLogs) {
+			if !haveRecords {
+				haveRecords = true
+				rl := st.Logs.ResourceLogs().AppendEmpty()
+				in.resource.CopyTo(rl.Resource())
+				sl := rl.ScopeLogs().AppendEmpty()
+				sl.Scope().SetName(ScopeName)
+				records = sl.LogRecords()
+			}
+			writeErrorLog(records.AppendEmpty(), &routes[route], status, end, traceID, spanID)
+		}
+	}
+}
+
+// Response status codes: the server's errors and the clients'.
+var (
+	serverErrors      = []int{500, 502, 503, 504}
+	serverErrorsCDF   = []float64{0.5, 0.65, 0.9, 1}
+	clientErrors      = []int{404, 400, 401, 429}
+	clientErrorsCDF   = []float64{0.6, 0.85, 0.95, 1}
+	serverErrorReason = map[int]string{500: "internal error", 502: "bad response from upstream", 503: "upstream unavailable", 504: "upstream timed out"}
+)
+
+func drawStatus(r *rand.Rand, method string, errorRatio, clientErrorRatio float64) int {
+	u := r.Float64()
+	switch {
+	case u < errorRatio:
+		return pick(serverErrors, serverErrorsCDF, u/errorRatio)
+	case u < errorRatio+clientErrorRatio:
+		return pick(clientErrors, clientErrorsCDF, (u-errorRatio)/clientErrorRatio)
+	case method == "POST":
+		return 201
+	default:
+		return 200
+	}
+}
+
+func pick(values []int, cdf []float64, u float64) int {
+	for i, c := range cdf {
+		if u < c {
+			return values[i]
+		}
+	}
+	return values[len(values)-1]
+}
+
+func (g *generator) newIDs() (pcommon.TraceID, pcommon.SpanID) {
+	var traceID pcommon.TraceID
+	var spanID pcommon.SpanID
+	putUint64(traceID[:8], g.ids.Uint64())
+	putUint64(traceID[8:], g.ids.Uint64())
+	putUint64(spanID[:], g.ids.Uint64()|1) // never the invalid all-zero id
+	return traceID, spanID
+}
+
+func putUint64(b []byte, v uint64) {
+	for i := range 8 {
+		b[i] = byte(v >> (56 - 8*i))
+	}
+}
+
+func writeSpan(span ptrace.Span, route *Route, status int, end time.Time, latency float64, traceID pcommon.TraceID, spanID pcommon.SpanID) {
+	span.SetTraceID(traceID)
+	span.SetSpanID(spanID)
+	span.SetName(route.Method + " " + route.Route)
+	span.SetKind(ptrace.SpanKindServer)
+	span.SetStartTimestamp(pcommon.NewTimestampFromTime(end.Add(-time.Duration(latency * float64(time.Second)))))
+	span.SetEndTimestamp(pcommon.NewTimestampFromTime(end))
+	attrs := span.Attributes()
+	attrs.EnsureCapacity(5)
+	attrs.PutStr(AttrHTTPMethod, route.Method)
+	attrs.PutStr(AttrHTTPRoute, route.Route)
+	attrs.PutInt(AttrHTTPStatusCode, int64(status))
+	attrs.PutStr(AttrURLScheme, "https")
+	if status >= 500 {
+		// Semantic conventions: 5xx is an error of a server span, 4xx is not.
+		attrs.PutStr(AttrErrorType, strconv.Itoa(status))
+		span.Status().SetCode(ptrace.StatusCodeError)
+	}
+}
+
+func writeErrorLog(lr plog.LogRecord, route *Route, status int, at time.Time, traceID pcommon.TraceID, spanID pcommon.SpanID) {
+	ts := pcommon.NewTimestampFromTime(at)
+	lr.SetTimestamp(ts)
+	lr.SetObservedTimestamp(ts)
+	lr.SetSeverityNumber(plog.SeverityNumberError)
+	lr.SetSeverityText("ERROR")
+	lr.Body().SetStr(route.Method + " " + route.Route + " failed: " + strconv.Itoa(status) + " " + serverErrorReason[status])
+	if !traceID.IsEmpty() {
+		lr.SetTraceID(traceID)
+		lr.SetSpanID(spanID)
+	}
+	attrs := lr.Attributes()
+	attrs.PutStr(AttrHTTPMethod, route.Method)
+	attrs.PutStr(AttrHTTPRoute, route.Route)
+	attrs.PutInt(AttrHTTPStatusCode, int64(status))
+}
+
+// record adds one request to the instance's cumulative histogram.
+func (in *instanceState) record(key seriesKey, seconds float64) {
+	idx, ok := in.seriesIndex[key]
+	if !ok {
+		idx = len(in.series)
+		in.seriesIndex[key] = idx
+		in.series = append(in.series, series{seriesKey: key, min: seconds, max: seconds, buckets: make([]uint64, len(DurationBuckets)+1)})
+	}
+	s := &in.series[idx]
+	s.count++
+	s.sum += seconds
+	s.min = math.Min(s.min, seconds)
+	s.max = math.Max(s.max, seconds)
+	// Buckets are (bound[i-1], bound[i]]: the first bound not below the value.
+	s.buckets[sort.SearchFloat64s(DurationBuckets, seconds)]++
+}
+
+// exportMetrics writes what the instance's SDK would export at `at`: its
+// cumulative request-duration histogram and a CPU utilization reading.
+func (g *generator) exportMetrics(st *Step, in *instanceState, fx effects, at time.Time) {
+	rm := st.Metrics.ResourceMetrics().AppendEmpty()
+	in.resource.CopyTo(rm.Resource())
+	sm := rm.ScopeMetrics().AppendEmpty()
+	sm.Scope().SetName(ScopeName)
+	start := pcommon.NewTimestampFromTime(in.from)
+	now := pcommon.NewTimestampFromTime(at)
+	routes := in.model.svc.Traffic.Routes
+
+	if len(in.series) > 0 {
+		metric := sm.Metrics().AppendEmpty()
+		metric.SetName(MetricRequestDuration)
+		metric.SetUnit("s")
+		metric.SetDescription("Duration of HTTP server requests.")
+		hist := metric.SetEmptyHistogram()
+		hist.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+		points := hist.DataPoints()
+		points.EnsureCapacity(len(in.series))
+		for i := range in.series {
+			s := &in.series[i]
+			dp := points.AppendEmpty()
+			dp.SetStartTimestamp(start)
+			dp.SetTimestamp(now)
+			route := &routes[s.route]
+			attrs := dp.Attributes()
+			attrs.PutStr(AttrHTTPMethod, route.Method)
+			attrs.PutStr(AttrHTTPRoute, route.Route)
+			attrs.PutInt(AttrHTTPStatusCode, int64(s.status))
+			attrs.PutStr(AttrURLScheme, "https")
+			if s.status >= 500 {
+				attrs.PutStr(AttrErrorType, strconv.Itoa(s.status))
+			}
+			dp.SetCount(s.count)
+			dp.SetSum(s.sum)
+			dp.SetMin(s.min)
+			dp.SetMax(s.max)
+			dp.ExplicitBounds().FromRaw(DurationBuckets)
+			dp.BucketCounts().FromRaw(s.buckets)
+		}
+	}
+
+	load := 0.0
+	if in.nominalRate > 0 {
+		load = in.expectedRate / in.nominalRate
+	}
+	cpu := idleCPU + (in.model.svc.Traffic.CPUUtilization-idleCPU)*load + fx.cpu + cpuNoise*g.noise.NormFloat64()
+	metric := sm.Metrics().AppendEmpty()
+	metric.SetName(MetricCPUUtilization)
+	metric.SetUnit("1")
+	metric.SetDescription("Difference in process.cpu.time since the last measurement, divided by the elapsed time and number of CPUs available to the process.")
+	dp := metric.SetEmptyGauge().DataPoints().AppendEmpty()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(now)
+	dp.SetDoubleValue(math.Min(1, math.Max(0, cpu)))
+}
