@@ -1,0 +1,432 @@
+// Package alerts turns what the processor concludes about a service (health
+// verdicts, indicator regressions, failed or stuck deployments, user rules)
+// into deployment.alert signals: firing once when a condition starts, re-sent
+// on an interval while it holds (so a restarted receiver learns it), resolved
+// when it stops or the deployment is rolled back; one stable fingerprint per
+// alert, never two firing signals for one alert in one interval. It knows
+// nothing of the collector beyond writing the signal as a log record.
+package alerts // import "github.com/deploylens/deploylens/processor/deploymentprocessor/internal/alerts"
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+
+	"github.com/deploylens/deploylens/internal/deployevent"
+)
+
+// Built-in alert names (alert.name).
+const (
+	HealthDegraded      = "DeploymentHealthDegraded"
+	HealthUnhealthy     = "DeploymentUnhealthy"
+	IndicatorRegression = "DeploymentIndicatorRegression"
+	CanaryWorse         = "DeploymentCanaryWorseThanBaseline"
+	DeploymentFailed    = "DeploymentFailed"
+	DeploymentStuck     = "DeploymentStuck"
+	RollbackRecommended = "DeploymentRollbackRecommended"
+)
+
+// Key identifies a tracked service.
+type Key struct {
+	Namespace, Service, Environment string
+}
+
+// Context is the deployment an alert is about.
+type Context struct {
+	Key
+	DeploymentID    string
+	Version         string
+	PreviousVersion string
+	Phase           string
+	Revision        string
+	// DeploymentStart is when the rollout began (zero when unknown).
+	DeploymentStart time.Time
+}
+
+// Evidence is what an indicator alert rests on.
+type Evidence struct {
+	Indicator    string
+	Observed     float64
+	Baseline     float64
+	Lower, Upper float64
+	AnomalyScore float64
+	Confidence   float64
+	Test         string
+	// Unit says how to print the values: "ratio" (as %), "seconds", "rate" (/s) or "".
+	Unit string
+}
+
+// Condition is one alert's state as the processor sees it in an evaluation.
+type Condition struct {
+	Name     string // alert.name
+	Severity string // info | warning | critical
+	// Recommendation is none | investigate | hold | rollback.
+	Recommendation deployevent.Recommendation
+	// Indicator distinguishes per-indicator alerts of one name.
+	Indicator string
+	Active    bool
+	Evidence  *Evidence
+	// Detail is an optional clause for the body ("stuck for 1h12m").
+	Detail string
+}
+
+// Signal is one deployment.alert record to emit.
+type Signal struct {
+	Context
+	Name, State, Severity, Fingerprint string
+	Recommendation                     deployevent.Recommendation
+	Evidence                           *Evidence
+	StartedAt, EndedAt, Time           time.Time
+	Body                               string
+}
+
+// Config bounds the engine.
+type Config struct {
+	// ResendInterval re-sends a firing alert while it holds.
+	ResendInterval time.Duration
+	// MaxAlerts bounds the alerts remembered (firing or recently resolved).
+	MaxAlerts int
+}
+
+type alertState struct {
+	signal   Signal
+	lastSent time.Time
+	firing   bool
+}
+
+// Engine remembers the alerts of every service. Safe for concurrent use.
+type Engine struct {
+	cfg     Config
+	mu      sync.Mutex
+	alerts  map[string]*alertState
+	dropped int64
+}
+
+// New returns an engine.
+func New(cfg Config) *Engine {
+	if cfg.ResendInterval <= 0 {
+		cfg.ResendInterval = time.Minute
+	}
+	if cfg.MaxAlerts <= 0 {
+		cfg.MaxAlerts = 10000
+	}
+	return &Engine{cfg: cfg, alerts: map[string]*alertState{}}
+}
+
+// Fingerprint is stable per alert: name, service key, deployment and indicator.
+func Fingerprint(ctx Context, name, indicator string) string {
+	h := sha256.New()
+	for _, p := range []string{name, ctx.Namespace, ctx.Service, ctx.Environment, ctx.DeploymentID, indicator} {
+		h.Write([]byte(p))
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil)[:8])
+}
+
+// Evaluate updates the alerts of one service from its conditions at now and
+// returns the signals to emit: new firing alerts, re-sends that are due, and
+// resolutions. A condition not listed is left as it is.
+func (e *Engine) Evaluate(ctx Context, conds []Condition, now time.Time) []Signal {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var out []Signal
+	for _, c := range conds {
+		fp := Fingerprint(ctx, c.Name, c.Indicator)
+		st, known := e.alerts[fp]
+		switch {
+		case c.Active && (!known || !st.firing):
+			if !known && len(e.alerts) >= e.cfg.MaxAlerts && !e.evictResolved() {
+				e.dropped++
+				continue
+			}
+			st = &alertState{firing: true, lastSent: now}
+			st.signal = Signal{Context: ctx, Name: c.Name, State: deployevent.AlertFiring, Severity: c.Severity,
+				Fingerprint: fp, Recommendation: c.Recommendation, Evidence: c.Evidence, StartedAt: now, Time: now}
+			st.signal.Body = body(&st.signal, c.Detail)
+			e.alerts[fp] = st
+			out = append(out, st.signal)
+		case c.Active:
+			// Still firing: refresh the evidence, re-send when due.
+			st.signal.Context, st.signal.Evidence, st.signal.Severity = ctx, c.Evidence, c.Severity
+			st.signal.Recommendation = c.Recommendation
+			st.signal.Body = body(&st.signal, c.Detail)
+			if now.Sub(st.lastSent) >= e.cfg.ResendInterval {
+				st.lastSent = now
+				st.signal.Time = now
+				out = append(out, st.signal)
+			}
+		case known && st.firing:
+			out = append(out, e.resolve(st, now))
+		}
+	}
+	return out
+}
+
+func (e *Engine) resolve(st *alertState, now time.Time) Signal {
+	st.firing = false
+	st.lastSent = now
+	st.signal.State = deployevent.AlertResolved
+	st.signal.EndedAt = now
+	st.signal.Time = now
+	st.signal.Body = resolvedBody(&st.signal)
+	return st.signal
+}
+
+// ResolveService resolves every firing alert of a service (its deployment was
+// rolled back, or it is no longer tracked).
+func (e *Engine) ResolveService(key Key, now time.Time) []Signal {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var out []Signal
+	for _, st := range e.alerts {
+		if st.firing && st.signal.Key == key {
+			out = append(out, e.resolve(st, now))
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Fingerprint < out[j].Fingerprint })
+	return out
+}
+
+// Firing lists the firing alerts of a service, for the health snapshot.
+func (e *Engine) Firing(key Key) []Signal {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var out []Signal
+	for _, st := range e.alerts {
+		if st.firing && st.signal.Key == key {
+			out = append(out, st.signal)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Fingerprint < out[j].Fingerprint })
+	return out
+}
+
+// Sweep forgets resolved alerts older than keep.
+func (e *Engine) Sweep(now time.Time, keep time.Duration) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for fp, st := range e.alerts {
+		if !st.firing && now.Sub(st.lastSent) > keep {
+			delete(e.alerts, fp)
+		}
+	}
+}
+
+func (e *Engine) evictResolved() bool {
+	var oldestFP string
+	var oldest time.Time
+	for fp, st := range e.alerts {
+		if !st.firing && (oldestFP == "" || st.lastSent.Before(oldest)) {
+			oldestFP, oldest = fp, st.lastSent
+		}
+	}
+	if oldestFP == "" {
+		return false
+	}
+	delete(e.alerts, oldestFP)
+	return true
+}
+
+// Len is the number of alerts remembered; Dropped counts alerts refused at the limit.
+func (e *Engine) Len() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return len(e.alerts)
+}
+
+// Dropped counts firing alerts refused because MaxAlerts were all firing.
+func (e *Engine) Dropped() int64 {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.dropped
+}
+
+// body is the one sentence a person can act on, e.g. "checkout 1.4.2 in
+// production: error ratio 4.1% vs baseline 0.9% (expected ≤ 1.6%) since
+// 14:02, 3 min after the rollout began; recommendation: rollback".
+func body(s *Signal, detail string) string {
+	var b strings.Builder
+	b.WriteString(s.Service)
+	if s.Version != "" {
+		b.WriteString(" " + s.Version)
+	}
+	if s.Environment != "" {
+		b.WriteString(" in " + s.Environment)
+	}
+	b.WriteString(": ")
+	switch {
+	case s.Evidence != nil:
+		ev := s.Evidence
+		fmt.Fprintf(&b, "%s %s vs baseline %s", humanIndicator(ev.Indicator), format(ev.Observed, ev.Unit), format(ev.Baseline, ev.Unit))
+		if r := expected(ev); r != "" {
+			b.WriteString(" (expected " + r + ")")
+		}
+	default:
+		b.WriteString(humanName(s.Name))
+	}
+	if detail != "" {
+		b.WriteString(", " + detail)
+	}
+	b.WriteString(" since " + s.StartedAt.UTC().Format("15:04"))
+	if !s.DeploymentStart.IsZero() && !s.StartedAt.Before(s.DeploymentStart) {
+		fmt.Fprintf(&b, ", %s after the rollout began", shortDuration(s.StartedAt.Sub(s.DeploymentStart)))
+	}
+	if s.Recommendation != "" && s.Recommendation != deployevent.RecommendNone {
+		b.WriteString("; recommendation: " + string(s.Recommendation))
+	}
+	return b.String()
+}
+
+func resolvedBody(s *Signal) string {
+	return fmt.Sprintf("resolved: %s %s in %s: %s ended at %s after %s", s.Service, s.Version, s.Environment,
+		humanName(s.Name), s.EndedAt.UTC().Format("15:04"), shortDuration(s.EndedAt.Sub(s.StartedAt)))
+}
+
+func humanIndicator(name string) string { return strings.ReplaceAll(name, "_", " ") }
+
+func humanName(name string) string {
+	switch name {
+	case HealthDegraded:
+		return "health degraded"
+	case HealthUnhealthy:
+		return "unhealthy"
+	case CanaryWorse:
+		return "canary worse than baseline"
+	case DeploymentFailed:
+		return "deployment failed"
+	case DeploymentStuck:
+		return "deployment stuck"
+	case RollbackRecommended:
+		return "rollback recommended"
+	case IndicatorRegression:
+		return "indicator regression"
+	}
+	return name
+}
+
+func expected(ev *Evidence) string {
+	lo, hi := ev.Lower, ev.Upper
+	switch {
+	case isNum(lo) && isNum(hi) && lo > 0:
+		return format(lo, ev.Unit) + "–" + format(hi, ev.Unit)
+	case isNum(hi):
+		return "≤ " + format(hi, ev.Unit)
+	case isNum(lo):
+		return "≥ " + format(lo, ev.Unit)
+	}
+	return ""
+}
+
+func isNum(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
+
+func format(v float64, unit string) string {
+	if !isNum(v) {
+		return "n/a"
+	}
+	switch unit {
+	case "ratio":
+		return fmt.Sprintf("%.1f%%", v*100)
+	case "seconds":
+		if v < 1 {
+			return fmt.Sprintf("%.0f ms", v*1000)
+		}
+		return fmt.Sprintf("%.2f s", v)
+	case "rate":
+		return fmt.Sprintf("%.1f/s", v)
+	}
+	return fmt.Sprintf("%.3g", v)
+}
+
+func shortDuration(d time.Duration) string {
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%d s", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%d min", int(d.Minutes()))
+	}
+	return d.Truncate(time.Minute).String()
+}
+
+// ScopeName is the instrumentation scope of alert records.
+const ScopeName = "github.com/deploylens/deploylens/processor/deploymentprocessor"
+
+// AppendTo writes the signal as a deployment.alert log record (DESIGN.md):
+// the service on the resource, the deployment context and evidence as record
+// attributes, severity WARN/ERROR/FATAL, the sentence as body.
+func (s *Signal) AppendTo(logs plog.Logs) {
+	rl := logs.ResourceLogs().AppendEmpty()
+	res := rl.Resource().Attributes()
+	res.PutStr(deployevent.AttrServiceName, s.Service)
+	putIf(res, deployevent.AttrServiceNamespace, s.Namespace)
+	putIf(res, deployevent.AttrEnvironment, s.Environment)
+	putIf(res, deployevent.AttrServiceVersion, s.Version)
+	sl := rl.ScopeLogs().AppendEmpty()
+	sl.Scope().SetName(ScopeName)
+	lr := sl.LogRecords().AppendEmpty()
+	lr.SetEventName(deployevent.AlertEventName)
+	lr.SetTimestamp(pcommon.NewTimestampFromTime(s.Time))
+	lr.SetObservedTimestamp(pcommon.NewTimestampFromTime(s.Time))
+	switch {
+	case s.State == deployevent.AlertResolved:
+		lr.SetSeverityNumber(plog.SeverityNumberWarn)
+		lr.SetSeverityText("WARN")
+	case s.Severity == deployevent.SeverityCritical && s.Recommendation == deployevent.RecommendRollback:
+		lr.SetSeverityNumber(plog.SeverityNumberFatal)
+		lr.SetSeverityText("FATAL")
+	case s.Severity == deployevent.SeverityCritical:
+		lr.SetSeverityNumber(plog.SeverityNumberError)
+		lr.SetSeverityText("ERROR")
+	default:
+		lr.SetSeverityNumber(plog.SeverityNumberWarn)
+		lr.SetSeverityText("WARN")
+	}
+	lr.Body().SetStr(s.Body)
+	a := lr.Attributes()
+	a.PutStr(deployevent.AttrAlertName, s.Name)
+	a.PutStr(deployevent.AttrAlertState, s.State)
+	a.PutStr(deployevent.AttrAlertSeverity, s.Severity)
+	a.PutStr(deployevent.AttrAlertFingerprint, s.Fingerprint)
+	rec := s.Recommendation
+	if rec == "" {
+		rec = deployevent.RecommendNone
+	}
+	a.PutStr(deployevent.AttrAlertRecommendation, string(rec))
+	a.PutStr(deployevent.AttrAlertStartedAt, s.StartedAt.UTC().Format(time.RFC3339Nano))
+	if !s.EndedAt.IsZero() {
+		a.PutStr(deployevent.AttrAlertEndedAt, s.EndedAt.UTC().Format(time.RFC3339Nano))
+	}
+	putIf(a, deployevent.AttrDeploymentID, s.DeploymentID)
+	putIf(a, deployevent.AttrPreviousVersion, s.PreviousVersion)
+	putIf(a, deployevent.AttrDeploymentPhase, s.Phase)
+	putIf(a, deployevent.AttrRevision, s.Revision)
+	if ev := s.Evidence; ev != nil {
+		a.PutStr(deployevent.AttrIndicatorName, ev.Indicator)
+		putNum(a, deployevent.AttrIndicatorValue, ev.Observed)
+		putNum(a, deployevent.AttrIndicatorBaseline, ev.Baseline)
+		putNum(a, deployevent.AttrIndicatorLower, ev.Lower)
+		putNum(a, deployevent.AttrIndicatorUpper, ev.Upper)
+		putNum(a, deployevent.AttrAnomalyScore, ev.AnomalyScore)
+		putNum(a, deployevent.AttrAnomalyConfidence, ev.Confidence)
+		putIf(a, deployevent.AttrAnomalyTest, ev.Test)
+	}
+}
+
+func putIf(m pcommon.Map, k, v string) {
+	if v != "" {
+		m.PutStr(k, v)
+	}
+}
+
+func putNum(m pcommon.Map, k string, v float64) {
+	if isNum(v) {
+		m.PutDouble(k, v)
+	}
+}
