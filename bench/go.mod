@@ -1,6 +1,6 @@
 module github.com/deploylens/deploylens/bench
 
-go 1.26.0
+go 1.26.7
 
 require (
 	github.com/deploylens/deploylens v0.0.0

@@ -696,7 +696,7 @@ type metricDeploymentChangeFailureRatio struct {
 // init fills deployment.change_failure.ratio metric with initial data.
 func (m *metricDeploymentChangeFailureRatio) init() {
 	m.data.SetName("deployment.change_failure.ratio")
-	m.data.SetDescription("DORA change failure rate - deployments that failed or were rolled back over all finished deployments, over the configured window.")
+	m.data.SetDescription("DORA change failure rate - deployments that failed or were rolled back over those that succeeded, failed or were rolled back (cancelled ones changed nothing), over the configured window.")
 	m.data.SetUnit("1")
 	m.data.SetEmptyGauge()
 }

@@ -298,7 +298,7 @@ func TestMetricsBuilder(t *testing.T) {
 					validatedMetrics["deployment.change_failure.ratio"] = true
 					assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
 					assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
-					assert.Equal(t, "DORA change failure rate - deployments that failed or were rolled back over all finished deployments, over the configured window.", mi.Description())
+					assert.Equal(t, "DORA change failure rate - deployments that failed or were rolled back over those that succeeded, failed or were rolled back (cancelled ones changed nothing), over the configured window.", mi.Description())
 					assert.Equal(t, "1", mi.Unit())
 					dp := mi.Gauge().DataPoints().At(0)
 					assert.Equal(t, start, dp.StartTimestamp())
