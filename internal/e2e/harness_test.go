@@ -178,10 +178,13 @@ func (c *collector) start(env map[string]string) {
 	}
 }
 
-// Restart stops the process cleanly and starts it again on the same config.
+// Restart stops the process cleanly (unless it is stopped already) and
+// starts it again on the same config.
 func (c *collector) Restart(env map[string]string) {
 	c.t.Helper()
-	c.Stop()
+	if c.running() {
+		c.Stop()
+	}
 	c.start(env)
 }
 

@@ -20,6 +20,8 @@ import (
 	"go.opentelemetry.io/collector/exporter/exportertest"
 	"go.opentelemetry.io/collector/exporter/otlpexporter"
 	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/deploylens/deploylens/internal/deployevent"
 	"github.com/deploylens/deploylens/internal/scenario"
@@ -173,19 +175,22 @@ func (s *Sender) Send(ctx context.Context, st scenario.Step) error {
 				return err
 			}
 		}
-		removeLifecycle(logs)
+		if logs != (plog.Logs{}) {
+			removeLifecycle(logs)
+		}
 	}
-	if logs.LogRecordCount() > 0 {
+	if logs != (plog.Logs{}) && logs.LogRecordCount() > 0 {
 		if err := s.logs.ConsumeLogs(ctx, logs); err != nil {
 			return fmt.Errorf("otlpsend: logs at %v: %w", st.Time, err)
 		}
 	}
-	if st.Metrics.DataPointCount() > 0 {
+	// A zero-value signal (a Step built by hand) has nothing to send.
+	if st.Metrics != (pmetric.Metrics{}) && st.Metrics.DataPointCount() > 0 {
 		if err := s.metrics.ConsumeMetrics(ctx, st.Metrics); err != nil {
 			return fmt.Errorf("otlpsend: metrics at %v: %w", st.Time, err)
 		}
 	}
-	if st.Traces.SpanCount() > 0 {
+	if st.Traces != (ptrace.Traces{}) && st.Traces.SpanCount() > 0 {
 		if err := s.traces.ConsumeTraces(ctx, st.Traces); err != nil {
 			return fmt.Errorf("otlpsend: traces at %v: %w", st.Time, err)
 		}
