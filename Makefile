@@ -16,7 +16,7 @@ FUZZ_PKGS := ./receiver/deploymentreceiver
 # Every component directory with an mdatagen metadata.yaml.
 COMPONENT_DIRS := $(sort $(dir $(shell find receiver processor exporter -name metadata.yaml -not -path '*/internal/*' 2>/dev/null)))
 
-.PHONY: all build run test unit e2e fuzz generate generate-check lint bench nab tools clean
+.PHONY: all build run test unit e2e fuzz generate generate-check lint bench nab demo tools clean
 
 all: build
 
@@ -89,6 +89,10 @@ lint: $(GOLANGCI_LINT)
 	$(GO) vet ./...
 	cd bench && $(GO) vet ./...
 	$(GOLANGCI_LINT) run ./...
+
+## demo: build and run the collector with scenario traffic; watch http://localhost:8089/ as a deployment goes bad
+demo: build
+	$(GO) run ./cmd/deploylens-demo -binary $(DIST)
 
 ## nab: the processor's detector over the NAB subset in ../shared/nab, scored by its scorer
 NAB_DIR ?= $(CURDIR)/../shared/nab

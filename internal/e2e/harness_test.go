@@ -149,6 +149,8 @@ func (c *collector) start(env map[string]string) {
 	for k, v := range env {
 		c.cmd.Env = append(c.cmd.Env, k+"="+v)
 	}
+	// The collector dies with the test binary, even when a test panics.
+	c.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	c.cmd.Stdout = c.output
 	c.cmd.Stderr = c.output
 	require.NoError(c.t, c.cmd.Start())
