@@ -11,12 +11,13 @@ GOLANGCI_LINT := $(BIN)/golangci-lint
 TELEMETRYGEN := $(BIN)/telemetrygen
 DIST := $(CURDIR)/_build/otelcol-deploylens
 CONFIG ?= deploy/default-config.yaml
+IMAGE ?= ghcr.io/deploylens/otelcol-deploylens:0.1.0
 FUZZTIME ?= 5s
 FUZZ_PKGS := ./receiver/deploymentreceiver
 # Every component directory with an mdatagen metadata.yaml.
 COMPONENT_DIRS := $(sort $(dir $(shell find receiver processor exporter -name metadata.yaml -not -path '*/internal/*' 2>/dev/null)))
 
-.PHONY: all build run test unit e2e fuzz generate generate-check lint bench nab demo tools clean
+.PHONY: all build run test unit e2e k8s image fuzz generate generate-check lint bench nab demo tools clean
 
 all: build
 
@@ -51,15 +52,23 @@ run: build
 	$(DIST) --config $(CONFIG)
 
 ## test: the whole suite — unit tests, end-to-end tests against the built binary, brief fuzzing
-test: build unit fuzz
+test: build unit k8s fuzz
 
-E2E_ENV := DEPLOYLENS_BINARY=$(DIST) TELEMETRYGEN=$(TELEMETRYGEN)
+E2E_ENV := DEPLOYLENS_BINARY=$(DIST) TELEMETRYGEN=$(TELEMETRYGEN) OCB=$(OCB)
 
 unit: $(TELEMETRYGEN)
 	$(E2E_ENV) $(GO) test -count=1 ./...
 
 e2e: build $(TELEMETRYGEN)
 	$(E2E_ENV) $(GO) test -count=1 -run 'E2E' -v ./internal/e2e/...
+
+## k8s: the Kubernetes manifests and Helm values (internal/tools/k8s, its own module): strict decoding, references, `validate` of every config, the three tiers on loopback
+k8s: build
+	cd internal/tools/k8s && DEPLOYLENS_BINARY=$(DIST) $(GO) test -count=1 ./...
+
+## image: the container image (needs Docker)
+image:
+	docker build -t $(IMAGE) .
 
 ## fuzz: every fuzz target for FUZZTIME (default 5s) each
 fuzz:
@@ -88,6 +97,8 @@ lint: $(GOLANGCI_LINT)
 	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '/internal/metadata/')); if [ -n "$$out" ]; then echo "gofmt:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	cd bench && $(GO) vet ./...
+	cd internal/tools/k8s && $(GO) vet ./...
+	cd internal/tools/k8s && $(GOLANGCI_LINT) run --config $(CURDIR)/.golangci.yml ./...
 	$(GOLANGCI_LINT) run ./...
 
 ## demo: build and run the collector with scenario traffic; watch http://localhost:8089/ as a deployment goes bad
