@@ -7,10 +7,8 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
-	"syscall"
 	"testing"
 	"time"
 
@@ -46,37 +44,14 @@ func startAlertmanager(t *testing.T, port int) string {
 	dir := t.TempDir()
 	config := filepath.Join(dir, "alertmanager.yml")
 	require.NoError(t, os.WriteFile(config, []byte("route:\n  receiver: blackhole\nreceivers:\n  - name: blackhole\n"), 0o600))
-	cmd := exec.Command(alertmanagerBinary,
+	startServer(t, "alertmanager", alertmanagerBinary,
 		"--config.file="+config,
 		"--storage.path="+filepath.Join(dir, "data"),
 		"--web.listen-address=127.0.0.1:"+strconv.Itoa(port),
 		"--cluster.listen-address=",
 	)
-	out := &syncBuffer{}
-	cmd.Stdout, cmd.Stderr = out, out
-	require.NoError(t, cmd.Start())
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-		}
-		if t.Failed() {
-			t.Logf("alertmanager output:\n%s", out.String())
-		}
-	})
 	base := "http://127.0.0.1:" + strconv.Itoa(port)
-	eventually(t, 30*time.Second, "alertmanager ready", func() bool {
-		resp, err := http.Get(base + "/-/ready")
-		if err != nil {
-			return false
-		}
-		_ = resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	})
+	waitReady(t, "alertmanager", base+"/-/ready")
 	return base
 }
 

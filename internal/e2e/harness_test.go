@@ -228,6 +228,44 @@ func (c *collector) SelfMetrics() string {
 	return b.String()
 }
 
+// startServer runs a server binary (Alertmanager, Prometheus) until the test
+// ends: it dies with the test binary, is stopped with SIGTERM at cleanup, and
+// its output is logged when the test failed.
+func startServer(t *testing.T, name string, argv ...string) {
+	t.Helper()
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	out := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	require.NoError(t, cmd.Start())
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+		}
+		if t.Failed() {
+			t.Logf("%s output:\n%s", name, out.String())
+		}
+	})
+}
+
+// waitReady polls url until it answers 200.
+func waitReady(t *testing.T, name, url string) {
+	t.Helper()
+	eventually(t, 30*time.Second, name+" ready", func() bool {
+		resp, err := http.Get(url)
+		if err != nil {
+			return false
+		}
+		_ = resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+}
+
 // syncBuffer collects process output written from another goroutine.
 type syncBuffer struct {
 	mu  sync.Mutex
