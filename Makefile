@@ -113,6 +113,18 @@ nab:
 	$(GO) run ./cmd/nabrun -data $(NAB_DIR)/data -out $(NAB_OUT)
 	cd $(NAB_DIR) && $(GO) run main.go -v $(NAB_OUT)
 
+## detect-bench: the detection benchmark - the scenario library (internal/scenario) through the
+## processor in simulated time; its five figures (detected, false_alarms, delay_median_s, delay_p95_s,
+## low_traffic_false_alarms) come last. DETECT_FLAGS=-detect.verbose prints one line per scenario.
+DETECT_SEED ?= 1
+DETECT_FLAGS ?=
+DETECT_LINES := ^(detected|false_alarms|delay_median_s|delay_p95_s|low_traffic_false_alarms):
+detect-bench:
+	@out=$$($(GO) test -count=1 -timeout 30m -run '^$$' -bench '^BenchmarkDetect$$' -benchtime 1x \
+	  ./processor/deploymentprocessor/ -args -detect.seed $(DETECT_SEED) $(DETECT_FLAGS)) || { echo "$$out"; exit 1; }; \
+	echo "$$out" | grep -v -E '$(DETECT_LINES)'; \
+	echo "$$out" | grep -E '$(DETECT_LINES)'
+
 ## bench: the package benchmarks, then the comparative ones (bench/, its own module) with their ratio lines
 BENCHTIME ?= 1s
 bench:

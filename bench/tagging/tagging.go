@@ -129,6 +129,8 @@ func Deployment(level string) (Contender, error) {
 	cfg.Tagging.Traces.Attributes = []string{deployevent.AttrDeploymentPhase, deployevent.AttrDeploymentCohort}
 	cfg.Tagging.Traces.Level = level
 	cfg.Inference.Enabled = false
+	// Tagging alone: the health engine is benchmarked against spanmetrics (package indicators).
+	cfg.Health.Enabled = false
 	set := processortest.NewNopSettings(deployment)
 	ctx := context.Background()
 	logs, err := factory.CreateLogs(ctx, set, cfg, consumertest.NewNop())

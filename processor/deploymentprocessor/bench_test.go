@@ -121,11 +121,14 @@ func benchLogs() plog.Logs {
 }
 
 // benchProcessor is a processor with checkout mid-deployment.
+// benchProcessor is a processor that tags (health off: BenchmarkHealthTraces
+// measures the health engine).
 func benchProcessor(b *testing.B, level map[string]string) *deploymentProcessor {
 	ps := newPipelines(b, pipelineOptions{edit: func(c *Config) {
 		c.Tagging.Traces.Level = levelOr(level["traces"], levelResource)
 		c.Tagging.Metrics.Level = levelOr(level["metrics"], levelResource)
 		c.Tagging.Logs.Level = levelOr(level["logs"], levelResource)
+		c.Health.Enabled = false
 	}})
 	ps.consumeEvents(b, deployEvent("rollout-1", deployevent.StateStarted, 0))
 	return ps.proc

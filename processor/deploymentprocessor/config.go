@@ -41,6 +41,9 @@ type Config struct {
 	Storage *component.ID `mapstructure:"storage"`
 	// FlushInterval is how often changed state is saved to Storage.
 	FlushInterval time.Duration `mapstructure:"flush_interval"`
+	// Health configures the health engine: indicators, baselines, anomaly
+	// and canary tests, health scores and verdicts.
+	Health HealthConfig `mapstructure:"health"`
 
 	// prevent unkeyed literal initialization
 	_ struct{}
@@ -115,6 +118,9 @@ func (cfg *Config) Validate() error {
 	errs = append(errs, cfg.Tagging.Traces.validate("traces", levelSpan)...)
 	errs = append(errs, cfg.Tagging.Metrics.validate("metrics", levelDatapoint)...)
 	errs = append(errs, cfg.Tagging.Logs.validate("logs", levelRecord)...)
+	if err := cfg.Health.validate(cfg); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
 }
 

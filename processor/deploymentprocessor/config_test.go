@@ -32,9 +32,31 @@ func TestLoadConfig(t *testing.T) {
 		},
 		Storage:       &storageID,
 		FlushInterval: 30 * time.Second,
+		Health:        defaultHealthConfig(),
 	}
 	metricsLevelOnly := createDefaultConfig().(*Config)
 	metricsLevelOnly.Tagging.Metrics.Level = "datapoint"
+	healthFull := createDefaultConfig().(*Config)
+	healthFull.Health = HealthConfig{
+		Enabled:       true,
+		Evaluation:    EvaluationConfig{IntervalActive: 15 * time.Second, IntervalSteady: time.Minute, CloseDelay: 2 * time.Second},
+		SpanKinds:     []string{"server"},
+		MinRequests:   50,
+		Alpha:         0.0001,
+		CompareWindow: 10 * time.Minute,
+		Weights:       WeightsConfig{Errors: 0.5, Latency: 0.3, Throughput: 0.1, Saturation: 0.1},
+		Hysteresis:    HysteresisConfig{Enter: 3, Leave: 5},
+		Thresholds:    ThresholdsConfig{Healthy: 80, Unhealthy: 50},
+		MaxStreams:    5000,
+		Indicators: []IndicatorConfig{
+			{Name: "orders", Kind: "rate", Metric: "orders.completed", Attributes: map[string]string{"shop": "eu"},
+				Direction: "lower_is_worse", Dimension: "business", Weight: 2},
+			{Name: "order_failures", Kind: "ratio", Numerator: "orders.failed", Denominator: "orders.completed",
+				Direction: "higher_is_worse", Dimension: "business"},
+		},
+	}
+	healthOff := createDefaultConfig().(*Config)
+	healthOff.Health.Enabled = false
 
 	tests := []struct {
 		id   component.ID
@@ -43,6 +65,8 @@ func TestLoadConfig(t *testing.T) {
 		{id: component.NewID(metadata.Type), want: createDefaultConfig()},
 		{id: component.NewIDWithName(metadata.Type, "full"), want: full},
 		{id: component.NewIDWithName(metadata.Type, "metrics_level_only"), want: metricsLevelOnly},
+		{id: component.NewIDWithName(metadata.Type, "health"), want: healthFull},
+		{id: component.NewIDWithName(metadata.Type, "health_off"), want: healthOff},
 	}
 	cm, err := confmaptest.LoadConf(filepath.Join("testdata", "config.yaml"))
 	require.NoError(t, err)

@@ -81,6 +81,7 @@ func createDefaultConfig() component.Config {
 			},
 		},
 		FlushInterval: defaultFlushInterval,
+		Health:        defaultHealthConfig(),
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/deploylens/deploylens/internal/deployevent"
+	"github.com/deploylens/deploylens/processor/deploymentprocessor/internal/health"
 	"github.com/deploylens/deploylens/processor/deploymentprocessor/internal/metadata"
 	"github.com/deploylens/deploylens/processor/deploymentprocessor/internal/tracker"
 )
@@ -31,6 +32,8 @@ type deploymentProcessor struct {
 	logger    *zap.Logger
 	telemetry *metadata.TelemetryBuilder
 	tracker   *tracker.Tracker
+	// health judges the tracked services' health; nil when disabled.
+	health *health.Engine
 	// now is the clock; tests replace it before the processor is used.
 	now func() time.Time
 
@@ -89,6 +92,9 @@ func newDeploymentProcessor(set processor.Settings, cfg *Config) (*deploymentPro
 		Now:         func() time.Time { return p.now() },
 		Hooks:       p.hooks(),
 	})
+	if p.health, err = newHealthEngine(cfg, p.healthStatus, func() time.Time { return p.now() }); err != nil {
+		return nil, err
+	}
 	return p, nil
 }
 
@@ -140,6 +146,9 @@ func (p *deploymentProcessor) start(ctx context.Context, host component.Host) er
 		}
 		p.store = store
 		p.store.restore(ctx, p.tracker, p.now())
+		if p.health != nil {
+			p.store.restoreHealth(ctx, p.health, p.now())
+		}
 	}
 	err := errors.Join(
 		p.telemetry.RegisterProcessorDeploymentServicesTrackedCallback(func(_ context.Context, o metric.Int64Observer) error {
@@ -154,6 +163,9 @@ func (p *deploymentProcessor) start(ctx context.Context, host component.Host) er
 			return nil
 		}),
 	)
+	if p.health != nil {
+		err = errors.Join(err, p.registerHealthTelemetry())
+	}
 	if err != nil {
 		p.logger.Warn("Cannot register deployment gauges", zap.Error(err))
 	}
@@ -183,6 +195,9 @@ func (p *deploymentProcessor) shutdown(ctx context.Context) error {
 		return nil
 	}
 	err := p.store.save(ctx, p.tracker, p.now(), true)
+	if p.health != nil {
+		err = errors.Join(err, p.store.saveHealth(ctx, p.health, p.now(), true))
+	}
 	err = errors.Join(err, p.store.close(ctx))
 	p.store = nil
 	return err
@@ -203,10 +218,19 @@ func (p *deploymentProcessor) loop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-sweep.C:
-			p.tracker.Sweep(p.now())
+			now := p.now()
+			p.tracker.Sweep(now)
+			if p.health != nil {
+				p.health.Sweep(now)
+			}
 		case <-flush:
 			if err := p.store.save(ctx, p.tracker, p.now(), false); err != nil {
 				p.logger.Warn("Cannot save deployment state", zap.Error(err))
+			}
+			if p.health != nil {
+				if err := p.store.saveHealth(ctx, p.health, p.now(), false); err != nil {
+					p.logger.Warn("Cannot save health state", zap.Error(err))
+				}
 			}
 		}
 	}

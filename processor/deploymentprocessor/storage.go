@@ -10,12 +10,22 @@ import (
 	"go.opentelemetry.io/collector/extension/xextension/storage"
 	"go.uber.org/zap"
 
+	"github.com/deploylens/deploylens/processor/deploymentprocessor/internal/health"
 	"github.com/deploylens/deploylens/processor/deploymentprocessor/internal/tracker"
 )
 
-// stateKey is the storage key of the tracker snapshot. The client is the
-// processor's own (per component ID), so the key needs no prefix.
-const stateKey = "tracker"
+// stateKey is the storage key of the tracker snapshot, healthKey that of the
+// health engine's state. The client is the processor's own (per component
+// ID), so the keys need no prefix.
+const (
+	stateKey  = "tracker"
+	healthKey = "health"
+)
+
+// healthSaveInterval is the least time between two saves of the health
+// state: it changes at every evaluation and weighs about 8 KiB per key, so
+// it is saved less often than the tracker (and always at shutdown).
+const healthSaveInterval = time.Minute
 
 // stateStore saves the tracker to a storage extension: the whole snapshot as
 // one value, written only when the state changed since the last save.
@@ -24,6 +34,10 @@ type stateStore struct {
 	logger *zap.Logger
 	// savedGeneration is the tracker generation last saved.
 	savedGeneration uint64
+	// healthGeneration and healthSaved: the health engine's generation last
+	// saved, and when.
+	healthGeneration uint64
+	healthSaved      time.Time
 }
 
 func openStateStore(ctx context.Context, host component.Host, storageID, self component.ID, logger *zap.Logger) (*stateStore, error) {
@@ -83,6 +97,40 @@ func (s *stateStore) save(ctx context.Context, tr *tracker.Tracker, now time.Tim
 		return fmt.Errorf("saving deployment state: %w", err)
 	}
 	s.savedGeneration = generation
+	return nil
+}
+
+// restoreHealth loads the saved health state into engine; like the tracker's,
+// a missing or unusable state starts empty.
+func (s *stateStore) restoreHealth(ctx context.Context, engine *health.Engine, now time.Time) {
+	data, err := s.client.Get(ctx, healthKey)
+	if err != nil {
+		s.logger.Warn("Cannot read saved health state; starting empty", zap.Error(err))
+		return
+	}
+	if data == nil {
+		return
+	}
+	n, err := engine.RestoreState(data, now)
+	if err != nil {
+		s.logger.Warn("Cannot decode saved health state; starting empty", zap.Error(err))
+		return
+	}
+	s.healthGeneration, s.healthSaved = engine.Generation(), now
+	s.logger.Info("Restored health state", zap.Int("services", n))
+}
+
+// saveHealth writes the health state when it changed and healthSaveInterval
+// has passed since the last save, or always when final.
+func (s *stateStore) saveHealth(ctx context.Context, engine *health.Engine, now time.Time, final bool) error {
+	generation := engine.Generation()
+	if !final && (generation == s.healthGeneration || now.Sub(s.healthSaved) < healthSaveInterval) {
+		return nil
+	}
+	if err := s.client.Set(ctx, healthKey, engine.MarshalState(now)); err != nil {
+		return fmt.Errorf("saving health state: %w", err)
+	}
+	s.healthGeneration, s.healthSaved = generation, now
 	return nil
 }
 

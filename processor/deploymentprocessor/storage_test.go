@@ -29,13 +29,15 @@ type memStorage struct {
 
 	mu      sync.Mutex
 	data    map[string][]byte
-	sets    int
+	sets    map[string]int
 	clients []component.ID
 	closed  int
 	failSet error
 }
 
-func newMemStorage() *memStorage { return &memStorage{data: map[string][]byte{}} }
+func newMemStorage() *memStorage {
+	return &memStorage{data: map[string][]byte{}, sets: map[string]int{}}
+}
 
 func (m *memStorage) GetClient(_ context.Context, kind component.Kind, id component.ID, name string) (storage.Client, error) {
 	m.mu.Lock()
@@ -47,10 +49,13 @@ func (m *memStorage) GetClient(_ context.Context, kind component.Kind, id compon
 	return &memClient{storage: m}, nil
 }
 
-func (m *memStorage) setCount() int {
+// setCount is how many times the tracker state was written.
+func (m *memStorage) setCount() int { return m.setCountOf(stateKey) }
+
+func (m *memStorage) setCountOf(key string) int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return m.sets
+	return m.sets[key]
 }
 
 type memClient struct{ storage *memStorage }
@@ -68,7 +73,7 @@ func (c *memClient) Set(_ context.Context, key string, value []byte) error {
 		return c.storage.failSet
 	}
 	c.storage.data[key] = append([]byte(nil), value...)
-	c.storage.sets++
+	c.storage.sets[key]++
 	return nil
 }
 
@@ -174,6 +179,7 @@ func TestRestartKeepsDeployment(t *testing.T) {
 	host := hostWith(store)
 	runUntilRestart(t, host)
 	assert.Equal(t, 1, store.setCount(), "saved once, at shutdown")
+	assert.Equal(t, 1, store.setCountOf(healthKey), "health saved once, at shutdown")
 	assert.Equal(t, 1, store.closed)
 	assert.Equal(t, []component.ID{component.NewID(metadata.Type)}, store.clients, "one client for the shared instance")
 	assertResumed(t, host)

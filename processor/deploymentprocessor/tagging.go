@@ -98,20 +98,22 @@ func (p *deploymentProcessor) observe(res pcommon.Map, now time.Time) {
 }
 
 // resolve finds the tag for the service a resource describes, once per
-// resource. ok is false for a resource that names no service.
-func (p *deploymentProcessor) resolve(res pcommon.Map, now time.Time) (tag tracker.Tag, version string, ok bool) {
-	key, version, ok := p.serviceKey(res)
+// resource. ok is false for a resource that names no service; tracked tells
+// whether the tracker holds its key.
+func (p *deploymentProcessor) resolve(res pcommon.Map, now time.Time) (key tracker.Key, tag tracker.Tag, version string, tracked, ok bool) {
+	key, version, ok = p.serviceKey(res)
 	if !ok {
-		return tag, "", false
+		return key, tag, "", false, false
 	}
 	tag = p.tracker.Lookup(key, version, now)
+	tracked = tag.Phase != ""
 	if !tag.Known {
 		tag.Phase = ""
 		if p.cfg.TagUnknownAsSteady {
 			tag.Phase = deployevent.PhaseSteady
 		}
 	}
-	return tag, version, true
+	return key, tag, version, tracked, true
 }
 
 // strAttr reads a string attribute without allocating (other types are rare
@@ -138,11 +140,17 @@ func (p *deploymentProcessor) processTraces(ctx context.Context, td ptrace.Trace
 	for i := range rss.Len() {
 		rs := rss.At(i)
 		res := rs.Resource().Attributes()
-		tag, version, ok := p.resolve(res, now)
-		if !ok || !pl.enabled() {
+		key, tag, version, tracked, ok := p.resolve(res, now)
+		if !ok {
 			continue
 		}
 		sss := rs.ScopeSpans()
+		if tracked {
+			p.healthSpans(key, tag, res, sss, now)
+		}
+		if !pl.enabled() {
+			continue
+		}
 		if !pl.perDatum {
 			if pl.write(res, tag, version != "") {
 				for j := range sss.Len() {
@@ -177,8 +185,14 @@ func (p *deploymentProcessor) processMetrics(ctx context.Context, md pmetric.Met
 	for i := range rms.Len() {
 		rm := rms.At(i)
 		res := rm.Resource().Attributes()
-		tag, version, ok := p.resolve(res, now)
-		if !ok || !pl.enabled() {
+		key, tag, version, tracked, ok := p.resolve(res, now)
+		if !ok {
+			continue
+		}
+		if tracked {
+			p.healthMetrics(key, tag, res, rm.ScopeMetrics(), now)
+		}
+		if !pl.enabled() {
 			continue
 		}
 		if !pl.perDatum {
@@ -296,11 +310,17 @@ func (p *deploymentProcessor) processLogs(ctx context.Context, ld plog.Logs) (pl
 		rl := rls.At(i)
 		res := rl.Resource().Attributes()
 		hasEvents := batchHasEvents && holdsLifecycle(rl)
-		tag, version, ok := p.resolve(res, now)
-		if !ok || !pl.enabled() {
+		key, tag, version, tracked, ok := p.resolve(res, now)
+		if !ok {
 			continue
 		}
 		sls := rl.ScopeLogs()
+		if tracked {
+			p.healthLogs(key, tag, res, sls, now)
+		}
+		if !pl.enabled() {
+			continue
+		}
 		if !pl.perDatum && !hasEvents {
 			if pl.write(res, tag, version != "") {
 				for j := range sls.Len() {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"testing"
 
+	"github.com/deploylens/deploylens/bench/indicators"
 	"github.com/deploylens/deploylens/bench/tagging"
 )
 
@@ -57,5 +58,43 @@ func run() error {
 	floorResult := measure(tagging.Floor())
 	fmt.Printf("ratio tagging/attributesprocessor: %.2f\n", oursResult.ns/attrsResult.ns)
 	fmt.Printf("ratio tagging/floor: %.2f\n", oursResult.ns/floorResult.ns)
+	return runIndicators()
+}
+
+// runIndicators compares health indicator extraction (with its baseline
+// updates) with contrib's spanmetricsconnector on the same traces.
+func runIndicators() error {
+	fmt.Printf("indicators: %d spans per batch, data time +2s per batch (an evaluation interval closes every 5 batches)\n", indicators.SpansPerBatch)
+	ours, err := indicators.Deployment()
+	if err != nil {
+		return err
+	}
+	oursResult := measureIndicators(ours)
+	spanMetrics, err := indicators.SpanMetrics()
+	if err != nil {
+		return err
+	}
+	spanMetricsResult := measureIndicators(spanMetrics)
+	still, err := indicators.Deployment()
+	if err != nil {
+		return err
+	}
+	stillResult := measureIndicators(still.Still())
+	fmt.Printf("allocs per span (indicators, steady state): %.4f (%.4f with the evaluations of the intervals that close)\n",
+		stillResult.allocs, oursResult.allocs)
+	fmt.Printf("ratio indicators/spanmetrics: %.2f\n", oursResult.ns/spanMetricsResult.ns)
 	return nil
+}
+
+func measureIndicators(c indicators.Contender) perDatum {
+	defer c.Close()
+	r := testing.Benchmark(c.Run)
+	n := float64(r.N) * indicators.SpansPerBatch
+	res := perDatum{
+		ns:     float64(r.T.Nanoseconds()) / n,
+		allocs: float64(r.MemAllocs) / n,
+		bytes:  float64(r.MemBytes) / n,
+	}
+	fmt.Printf("%-55s %8.2f ns/span  %8.4f allocs/span %8.2f B/span  (%d batches)\n", c.Name, res.ns, res.allocs, res.bytes, r.N)
+	return res
 }

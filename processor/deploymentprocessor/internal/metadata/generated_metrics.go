@@ -180,6 +180,32 @@ var MapAttributeHealthDimension = map[string]AttributeHealthDimension{
 	"logs":       AttributeHealthDimensionLogs,
 }
 
+// AttributeHealthLimit specifies the value health_limit attribute.
+type AttributeHealthLimit int
+
+const (
+	_ AttributeHealthLimit = iota
+	AttributeHealthLimitMaxServices
+	AttributeHealthLimitMaxStreams
+)
+
+// String returns the string representation of the AttributeHealthLimit.
+func (av AttributeHealthLimit) String() string {
+	switch av {
+	case AttributeHealthLimitMaxServices:
+		return "max_services"
+	case AttributeHealthLimitMaxStreams:
+		return "max_streams"
+	}
+	return ""
+}
+
+// MapAttributeHealthLimit is a helper map of string to AttributeHealthLimit attribute value.
+var MapAttributeHealthLimit = map[string]AttributeHealthLimit{
+	"max_services": AttributeHealthLimitMaxServices,
+	"max_streams":  AttributeHealthLimitMaxStreams,
+}
+
 // AttributeHealthRecommendation specifies the value health_recommendation attribute.
 type AttributeHealthRecommendation int
 

@@ -34,6 +34,10 @@ type TelemetryBuilder struct {
 	ProcessorDeploymentDeploymentsTracked metric.Int64Counter
 	ProcessorDeploymentEventsApplied      metric.Int64Counter
 	ProcessorDeploymentEventsIgnored      metric.Int64Counter
+	ProcessorDeploymentHealthEvaluations  metric.Int64ObservableCounter
+	ProcessorDeploymentHealthRefused      metric.Int64ObservableCounter
+	ProcessorDeploymentHealthServices     metric.Int64ObservableGauge
+	ProcessorDeploymentHealthStreams      metric.Int64ObservableGauge
 	ProcessorDeploymentServicesEvicted    metric.Int64Counter
 	ProcessorDeploymentServicesRefused    metric.Int64Counter
 	ProcessorDeploymentServicesTracked    metric.Int64ObservableGauge
@@ -56,6 +60,66 @@ func (builder *TelemetryBuilder) RegisterProcessorDeploymentDeploymentsActiveCal
 		cb(ctx, &observerInt64{inst: builder.ProcessorDeploymentDeploymentsActive, obs: o})
 		return nil
 	}, builder.ProcessorDeploymentDeploymentsActive)
+	if err != nil {
+		return err
+	}
+	builder.mu.Lock()
+	defer builder.mu.Unlock()
+	builder.registrations = append(builder.registrations, reg)
+	return nil
+}
+
+// RegisterProcessorDeploymentHealthEvaluationsCallback sets callback for observable ProcessorDeploymentHealthEvaluations metric.
+func (builder *TelemetryBuilder) RegisterProcessorDeploymentHealthEvaluationsCallback(cb metric.Int64Callback) error {
+	reg, err := builder.meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
+		cb(ctx, &observerInt64{inst: builder.ProcessorDeploymentHealthEvaluations, obs: o})
+		return nil
+	}, builder.ProcessorDeploymentHealthEvaluations)
+	if err != nil {
+		return err
+	}
+	builder.mu.Lock()
+	defer builder.mu.Unlock()
+	builder.registrations = append(builder.registrations, reg)
+	return nil
+}
+
+// RegisterProcessorDeploymentHealthRefusedCallback sets callback for observable ProcessorDeploymentHealthRefused metric.
+func (builder *TelemetryBuilder) RegisterProcessorDeploymentHealthRefusedCallback(cb metric.Int64Callback) error {
+	reg, err := builder.meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
+		cb(ctx, &observerInt64{inst: builder.ProcessorDeploymentHealthRefused, obs: o})
+		return nil
+	}, builder.ProcessorDeploymentHealthRefused)
+	if err != nil {
+		return err
+	}
+	builder.mu.Lock()
+	defer builder.mu.Unlock()
+	builder.registrations = append(builder.registrations, reg)
+	return nil
+}
+
+// RegisterProcessorDeploymentHealthServicesCallback sets callback for observable ProcessorDeploymentHealthServices metric.
+func (builder *TelemetryBuilder) RegisterProcessorDeploymentHealthServicesCallback(cb metric.Int64Callback) error {
+	reg, err := builder.meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
+		cb(ctx, &observerInt64{inst: builder.ProcessorDeploymentHealthServices, obs: o})
+		return nil
+	}, builder.ProcessorDeploymentHealthServices)
+	if err != nil {
+		return err
+	}
+	builder.mu.Lock()
+	defer builder.mu.Unlock()
+	builder.registrations = append(builder.registrations, reg)
+	return nil
+}
+
+// RegisterProcessorDeploymentHealthStreamsCallback sets callback for observable ProcessorDeploymentHealthStreams metric.
+func (builder *TelemetryBuilder) RegisterProcessorDeploymentHealthStreamsCallback(cb metric.Int64Callback) error {
+	reg, err := builder.meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
+		cb(ctx, &observerInt64{inst: builder.ProcessorDeploymentHealthStreams, obs: o})
+		return nil
+	}, builder.ProcessorDeploymentHealthStreams)
 	if err != nil {
 		return err
 	}
@@ -142,6 +206,30 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		"otelcol_processor_deployment_events_ignored",
 		metric.WithDescription("deployment.lifecycle events that did not change the tracked state, by reason. [Alpha]"),
 		metric.WithUnit("{event}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorDeploymentHealthEvaluations, err = builder.meter.Int64ObservableCounter(
+		"otelcol_processor_deployment_health_evaluations",
+		metric.WithDescription("Health evaluations of a service (and its cohorts). [Alpha]"),
+		metric.WithUnit("{evaluation}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorDeploymentHealthRefused, err = builder.meter.Int64ObservableCounter(
+		"otelcol_processor_deployment_health_refused",
+		metric.WithDescription("Services not judged because max_services were, and metric data points of new cumulative streams not followed because health::max_streams were. [Alpha]"),
+		metric.WithUnit("{item}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorDeploymentHealthServices, err = builder.meter.Int64ObservableGauge(
+		"otelcol_processor_deployment_health_services",
+		metric.WithDescription("Services whose health is judged. [Alpha]"),
+		metric.WithUnit("{service}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorDeploymentHealthStreams, err = builder.meter.Int64ObservableGauge(
+		"otelcol_processor_deployment_health_streams",
+		metric.WithDescription("Cumulative metric streams remembered to turn cumulative points into increases. [Alpha]"),
+		metric.WithUnit("{stream}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.ProcessorDeploymentServicesEvicted, err = builder.meter.Int64Counter(

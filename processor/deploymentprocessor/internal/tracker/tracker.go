@@ -384,6 +384,31 @@ func (t *Tracker) Lookup(key Key, version string, now time.Time) Tag {
 	return tag
 }
 
+// Current is the deployment a key's phase refers to.
+type Current struct {
+	Phase deployevent.Phase
+	// ID and Strategy are those of the deployment in pre, during and post.
+	ID       string
+	Strategy string
+}
+
+// Current returns key's phase and deployment at now, and whether the key is
+// tracked. It takes a read lock and allocates nothing.
+func (t *Tracker) Current(key Key, now time.Time) (Current, bool) {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	e := t.entries[key]
+	if e == nil {
+		return Current{}, false
+	}
+	d, phase, _ := t.view(e, now)
+	c := Current{Phase: phase}
+	if d != nil && phase != deployevent.PhaseSteady {
+		c.ID, c.Strategy = d.ID, d.Strategy
+	}
+	return c, true
+}
+
 // view is the state of e at now, including transitions that are due but not
 // yet applied (an inferred deployment that has settled, a post window that
 // has passed). d is the deployment the phase refers to; outcome is its

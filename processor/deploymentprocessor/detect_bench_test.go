@@ -1,0 +1,367 @@
+package deploymentprocessor
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"math"
+	"regexp"
+	"runtime"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/processor/processortest"
+
+	"github.com/deploylens/deploylens/internal/deployevent"
+	"github.com/deploylens/deploylens/internal/scenario"
+	"github.com/deploylens/deploylens/processor/deploymentprocessor/internal/health"
+	"github.com/deploylens/deploylens/processor/deploymentprocessor/internal/metadata"
+)
+
+var (
+	detectSeed    = flag.Int64("detect.seed", 1, "seed of the scenario library BenchmarkDetect runs")
+	detectFilter  = flag.String("detect.filter", "", "run only the scenarios whose name matches this regular expression")
+	detectVerbose = flag.Bool("detect.verbose", false, "print one line per scenario")
+	detectTrace   = flag.Duration("detect.trace", 0, "print every evaluation of the deployed service for this long after the deployment starts")
+)
+
+// scenarioOutcome is what the processor said of one scenario's deployed service.
+type scenarioOutcome struct {
+	label scenario.Label
+	// alarm is the first time (the clock after a step) the deployed
+	// service's snapshot called for action at or after the deployment start.
+	alarm time.Time
+	// why describes the alarming snapshot's strongest evidence.
+	why string
+	// steadyAlarm: an alarm on the deployed service before its deployment.
+	steadyAlarm bool
+	// bystanderAlarm: an alarm on the service that was not deployed.
+	bystanderAlarm bool
+	// inconclusive counts evaluations after the start whose key verdict was inconclusive.
+	inconclusive, evaluations int
+	// lowestScore is the lowest health score (key or cohort) after the start,
+	// among evaluations that were not inconclusive: how close a clean
+	// deployment came to an alarm.
+	lowestScore float64
+	lowestWhy   string
+	err         error
+}
+
+// runScenario feeds one scenario through a fresh processor (the logs, traces
+// and metrics pipelines of one component ID) in simulated time: the clock is
+// each step's time, and the health sweep runs after each step.
+func runScenario(sc scenario.Scenario) (out scenarioOutcome) {
+	out.label = sc.Label()
+	f := newFactory()
+	pf := f.processorFactory()
+	cfg := createDefaultConfig().(*Config)
+	set := processortest.NewNopSettings(metadata.Type)
+	ctx := context.Background()
+	logs, err := pf.CreateLogs(ctx, set, cfg, consumertest.NewNop())
+	if err != nil {
+		out.err = err
+		return out
+	}
+	traces, err := pf.CreateTraces(ctx, set, cfg, consumertest.NewNop())
+	if err != nil {
+		out.err = err
+		return out
+	}
+	metrics, err := pf.CreateMetrics(ctx, set, cfg, consumertest.NewNop())
+	if err != nil {
+		out.err = err
+		return out
+	}
+	// Not started: no background loop, so simulated time alone drives it.
+	defer func() {
+		for _, c := range []component.Component{logs, traces, metrics} {
+			_ = c.Shutdown(ctx)
+		}
+	}()
+	p := f.instances[set.ID]
+	clock := newTestClock(sc.Start)
+	p.now = clock.Now
+
+	l := &out.label
+	deployed := health.Key{Namespace: l.Namespace, Service: l.Service, Environment: l.Environment}
+	var bystander health.Key
+	for _, svc := range sc.Services {
+		if svc.Name != l.Service {
+			bystander = health.Key{Namespace: svc.Namespace, Service: svc.Name, Environment: svc.Environment}
+		}
+	}
+	var lastEval time.Time
+	out.lowestScore = 100
+	out.err = sc.Run(func(st scenario.Step) error {
+		clock.Set(st.Time)
+		if err := logs.ConsumeLogs(ctx, st.Logs); err != nil {
+			return err
+		}
+		if err := traces.ConsumeTraces(ctx, st.Traces); err != nil {
+			return err
+		}
+		if err := metrics.ConsumeMetrics(ctx, st.Metrics); err != nil {
+			return err
+		}
+		p.health.Sweep(st.Time)
+		started := !st.Time.Before(l.DeploymentStart)
+		if snap := p.health.Snapshot(deployed); snap != nil {
+			if started && snap.EvaluatedAt != lastEval {
+				lastEval = snap.EvaluatedAt
+				if *detectTrace > 0 && st.Time.Sub(l.DeploymentStart) <= *detectTrace {
+					fmt.Printf("%s +%.0fs %s\n", l.Scenario, st.Time.Sub(l.DeploymentStart).Seconds(), traceSnapshot(snap))
+				}
+				out.evaluations++
+				if snap.Health.Verdict == deployevent.VerdictInconclusive {
+					out.inconclusive++
+				}
+				for _, h := range append([]health.Health{snap.Health}, cohortHealths(snap)...) {
+					if h.Candidate != deployevent.VerdictInconclusive && h.Score < out.lowestScore {
+						out.lowestScore = h.Score
+						out.lowestWhy = fmt.Sprintf("+%.0fs %s", st.Time.Sub(l.DeploymentStart).Seconds(), describeAlarm(snap))
+					}
+				}
+			}
+			if snap.Alarm() {
+				switch {
+				case !started:
+					out.steadyAlarm = true
+				case out.alarm.IsZero():
+					out.alarm = st.Time
+					out.why = describeAlarm(snap)
+				}
+			}
+		}
+		if snap := p.health.Snapshot(bystander); started && snap != nil && snap.Alarm() {
+			out.bystanderAlarm = true
+		}
+		return nil
+	})
+	return out
+}
+
+func cohortHealths(s *health.Snapshot) []health.Health {
+	out := make([]health.Health, len(s.Cohorts))
+	for i := range s.Cohorts {
+		out[i] = s.Cohorts[i].Health
+	}
+	return out
+}
+
+func traceSnapshot(s *health.Snapshot) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s score=%.0f %s(%s)/%s", s.Phase, s.Health.Score, s.Health.Verdict, s.Health.Candidate, s.Health.Recommendation)
+	list := func(prefix string, h *health.Health) {
+		for _, ev := range h.Indicators {
+			if !ev.Judged {
+				fmt.Fprintf(&b, "\n    %s%s: inconclusive v=%.4g", prefix, ev.Indicator, ev.Value)
+				continue
+			}
+			fmt.Fprintf(&b, "\n    %s%s: %s/%s score=%.2f p=%.1e obs=%.4g exp=%.4g v=%.4g b=%.4g [%.4g,%.4g]", prefix, ev.Indicator, ev.Comparison, ev.Test,
+				ev.Score, ev.PValue, ev.Observed, ev.Expected, ev.Value, ev.Baseline, ev.Lower, ev.Upper)
+		}
+	}
+	list("", &s.Health)
+	for i := range s.Cohorts {
+		c := &s.Cohorts[i]
+		fmt.Fprintf(&b, "\n  [%s score=%.0f %s(%s)/%s]", c.Cohort, c.Score, c.Verdict, c.Candidate, c.Recommendation)
+		list(string(c.Cohort)+".", &c.Health)
+	}
+	return b.String()
+}
+
+func describeAlarm(s *health.Snapshot) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s score=%.0f %s/%s", s.Phase, s.Health.Score, s.Health.Verdict, s.Health.Recommendation)
+	list := func(prefix string, h *health.Health) {
+		for _, ev := range h.Indicators {
+			if ev.Score > 0.2 {
+				fmt.Fprintf(&b, " %s%s:%s/%s(%.2f p=%.1e obs=%.4g exp=%.4g)", prefix, ev.Indicator, ev.Comparison, ev.Test, ev.Score, ev.PValue, ev.Observed, ev.Expected)
+			}
+		}
+	}
+	list("", &s.Health)
+	for i := range s.Cohorts {
+		c := &s.Cohorts[i]
+		if c.Verdict != deployevent.VerdictHealthy {
+			fmt.Fprintf(&b, " [%s %s/%s]", c.Cohort, c.Verdict, c.Recommendation)
+			list(string(c.Cohort)+".", &c.Health)
+		}
+	}
+	return b.String()
+}
+
+// detectReport is the benchmark's figures.
+type detectReport struct {
+	regressions, detected         int
+	clean, falseAlarms            int
+	lowClean, lowFalseAlarms      int
+	lowRegressions, lowDetected   int
+	steadyAlarms, bystanderAlarms int
+	inconclusiveLow, evalsLow     int
+	delays                        []float64
+	cleanLowest                   []float64
+	byKind                        map[string][2]int // detected, total
+}
+
+func summarize(outcomes []scenarioOutcome) detectReport {
+	r := detectReport{byKind: map[string][2]int{}}
+	for i := range outcomes {
+		o := &outcomes[i]
+		l := &o.label
+		alarmed := !o.alarm.IsZero()
+		if o.steadyAlarm {
+			r.steadyAlarms++
+		}
+		if o.bystanderAlarm {
+			r.bystanderAlarms++
+		}
+		switch {
+		case !l.Regressed:
+			r.clean++
+			r.cleanLowest = append(r.cleanLowest, o.lowestScore)
+			if alarmed {
+				r.falseAlarms++
+			}
+			if l.LowTraffic() {
+				r.lowClean++
+				if alarmed {
+					r.lowFalseAlarms++
+				}
+			}
+		case l.LowTraffic():
+			r.lowRegressions++
+			if alarmed {
+				r.lowDetected++
+			}
+		default:
+			r.regressions++
+			k := r.byKind[string(l.Kind)]
+			k[1]++
+			if alarmed {
+				r.detected++
+				k[0]++
+				r.delays = append(r.delays, o.alarm.Sub(l.RegressionOnset).Seconds())
+			}
+			r.byKind[string(l.Kind)] = k
+		}
+		if l.LowTraffic() {
+			r.inconclusiveLow += o.inconclusive
+			r.evalsLow += o.evaluations
+		}
+	}
+	sort.Float64s(r.delays)
+	sort.Float64s(r.cleanLowest)
+	return r
+}
+
+// quantile is the nearest-rank quantile of sorted values (NaN when empty).
+func quantile(sorted []float64, q float64) float64 {
+	if len(sorted) == 0 {
+		return math.NaN()
+	}
+	rank := int(math.Ceil(q*float64(len(sorted)))) - 1
+	return sorted[max(0, min(rank, len(sorted)-1))]
+}
+
+func percent(n, of int) float64 {
+	if of == 0 {
+		return 0
+	}
+	return 100 * float64(n) / float64(of)
+}
+
+// BenchmarkDetect runs the scenario library (internal/scenario) through the
+// processor in simulated time, one fresh processor per scenario, and prints
+// the detection figures, ending with the five lines `make detect-bench`
+// reports. Run it once: -benchtime 1x.
+func BenchmarkDetect(b *testing.B) {
+	lib := scenario.Library(*detectSeed)
+	if *detectFilter != "" {
+		re := regexp.MustCompile(*detectFilter)
+		lib = slices.DeleteFunc(lib, func(sc scenario.Scenario) bool { return !re.MatchString(sc.Name) })
+	}
+	var report detectReport
+	for range b.N {
+		outcomes := runLibrary(b, lib)
+		report = summarize(outcomes)
+	}
+	b.StopTimer()
+	fmt.Print(formatReport(report))
+}
+
+func runLibrary(tb testing.TB, lib []scenario.Scenario) []scenarioOutcome {
+	outcomes := make([]scenarioOutcome, len(lib))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range runtime.GOMAXPROCS(0) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				outcomes[i] = runScenario(lib[i])
+			}
+		}()
+	}
+	for i := range lib {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	for i := range outcomes {
+		o := &outcomes[i]
+		if o.err != nil {
+			tb.Fatalf("%s: %v", lib[i].Name, o.err)
+		}
+		if *detectVerbose {
+			l := &o.label
+			status := "quiet"
+			if !o.alarm.IsZero() {
+				status = fmt.Sprintf("ALARM +%.0fs %s", o.alarm.Sub(l.DeploymentStart).Seconds(), o.why)
+			}
+			fmt.Printf("%-28s %-22s %s inconclusive=%d/%d steady_alarm=%v bystander_alarm=%v\n",
+				l.Scenario, l.Signals, status, o.inconclusive, o.evaluations, o.steadyAlarm, o.bystanderAlarm)
+			if !l.Regressed {
+				fmt.Printf("    lowest %.0f at %s\n", o.lowestScore, o.lowestWhy)
+			}
+		}
+	}
+	return outcomes
+}
+
+// formatReport writes the report; the five lines the bars are about come last.
+func formatReport(r detectReport) string {
+	var b strings.Builder
+	w := &b
+	kinds := make([]string, 0, len(r.byKind))
+	for k := range r.byKind {
+		kinds = append(kinds, k)
+	}
+	sort.Strings(kinds)
+	for _, k := range kinds {
+		fmt.Fprintf(w, "detected[%s]: %d/%d\n", k, r.byKind[k][0], r.byKind[k][1])
+	}
+	fmt.Fprintf(w, "low_traffic_detected: %d/%d (regressions below %d req/s; not a bar)\n", r.lowDetected, r.lowRegressions, scenario.LowTrafficRPS)
+	fmt.Fprintf(w, "low_traffic_inconclusive_evaluations: %.1f%%\n", percent(r.inconclusiveLow, r.evalsLow))
+	fmt.Fprintf(w, "steady_alarms (before a deployment): %d; bystander_alarms: %d\n", r.steadyAlarms, r.bystanderAlarms)
+	if len(r.cleanLowest) > 0 {
+		fmt.Fprintf(w, "clean deployments' lowest health score: min %.0f, 5th percentile %.0f, median %.0f\n",
+			r.cleanLowest[0], quantile(r.cleanLowest, 0.05), quantile(r.cleanLowest, 0.5))
+	}
+	if len(r.delays) > 0 {
+		fmt.Fprintf(w, "delays_s: %v\n", r.delays)
+	}
+	fmt.Fprintf(w, "scenarios: %d regressions at >= %d req/s, %d clean (%d low traffic)\n", r.regressions, scenario.LowTrafficRPS, r.clean, r.lowClean)
+	fmt.Fprintf(w, "detected: %.1f%%\n", percent(r.detected, r.regressions))
+	fmt.Fprintf(w, "false_alarms: %.1f%%\n", percent(r.falseAlarms, r.clean))
+	fmt.Fprintf(w, "delay_median_s: %.0f\n", quantile(r.delays, 0.5))
+	fmt.Fprintf(w, "delay_p95_s: %.0f\n", quantile(r.delays, 0.95))
+	fmt.Fprintf(w, "low_traffic_false_alarms: %.1f%%\n", percent(r.lowFalseAlarms, r.lowClean))
+	return b.String()
+}

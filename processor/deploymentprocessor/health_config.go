@@ -1,0 +1,254 @@
+package deploymentprocessor // import "github.com/deploylens/deploylens/processor/deploymentprocessor"
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/deploylens/deploylens/internal/detector"
+	"github.com/deploylens/deploylens/processor/deploymentprocessor/internal/health"
+	"github.com/deploylens/deploylens/processor/deploymentprocessor/internal/indicators"
+)
+
+// HealthConfig configures the health engine.
+type HealthConfig struct {
+	// Enabled turns the health engine on.
+	Enabled bool `mapstructure:"enabled"`
+	// Evaluation sets when keys are judged.
+	Evaluation EvaluationConfig `mapstructure:"evaluation"`
+	// SpanKinds are the span kinds counted as requests.
+	SpanKinds []string `mapstructure:"span_kinds"`
+	// MinRequests is the request count under which request indicators are
+	// inconclusive: per interval for the baselines, per side for comparisons.
+	MinRequests int `mapstructure:"min_requests"`
+	// Alpha is the family-wise significance level (Holm) at which evidence of
+	// harm starts to count.
+	Alpha float64 `mapstructure:"alpha"`
+	// CompareWindow is the length of the windows compared during a
+	// deployment (before/after and canary/baseline).
+	CompareWindow time.Duration `mapstructure:"compare_window"`
+	// Weights are the dimensions' weights in the health score.
+	Weights WeightsConfig `mapstructure:"weights"`
+	// Hysteresis sets how many consecutive evaluations change a verdict.
+	Hysteresis HysteresisConfig `mapstructure:"hysteresis"`
+	// Thresholds cut the health score into verdicts.
+	Thresholds ThresholdsConfig `mapstructure:"thresholds"`
+	// MaxStreams bounds the cumulative metric streams remembered.
+	MaxStreams int `mapstructure:"max_streams"`
+	// Indicators are user-declared indicators from metrics. Setting the list
+	// replaces the default one (cpu_utilization).
+	Indicators []IndicatorConfig `mapstructure:"indicators"`
+}
+
+// EvaluationConfig sets the evaluation intervals.
+type EvaluationConfig struct {
+	// IntervalActive is the interval while a deployment is queued, rolls out
+	// or is in its post window; baselines learn at this resolution always.
+	IntervalActive time.Duration `mapstructure:"interval_active"`
+	// IntervalSteady is the interval of keys without a deployment.
+	IntervalSteady time.Duration `mapstructure:"interval_steady"`
+	// CloseDelay is how long after its end an interval without later data
+	// waits for late data before it is judged.
+	CloseDelay time.Duration `mapstructure:"close_delay"`
+}
+
+// WeightsConfig are the dimensions' weights.
+type WeightsConfig struct {
+	Errors     float64 `mapstructure:"errors"`
+	Latency    float64 `mapstructure:"latency"`
+	Throughput float64 `mapstructure:"throughput"`
+	Saturation float64 `mapstructure:"saturation"`
+	Business   float64 `mapstructure:"business"`
+	Logs       float64 `mapstructure:"logs"`
+}
+
+// HysteresisConfig sets how verdicts change.
+type HysteresisConfig struct {
+	// Enter is the number of consecutive evaluations that make a worse verdict.
+	Enter int `mapstructure:"enter"`
+	// Leave is the number of consecutive evaluations that make a better one.
+	Leave int `mapstructure:"leave"`
+}
+
+// ThresholdsConfig cuts the health score (0–100) into verdicts.
+type ThresholdsConfig struct {
+	// Healthy: a score at or above it is healthy.
+	Healthy float64 `mapstructure:"healthy"`
+	// Unhealthy: a score below it is unhealthy; between the two, degraded.
+	Unhealthy float64 `mapstructure:"unhealthy"`
+}
+
+// IndicatorConfig declares an indicator computed from metrics.
+type IndicatorConfig struct {
+	// Name is the indicator's name (indicator.name).
+	Name string `mapstructure:"name"`
+	// Kind is gauge, rate or ratio.
+	Kind string `mapstructure:"kind"`
+	// Metric is the metric of a gauge or a rate.
+	Metric string `mapstructure:"metric"`
+	// Numerator and Denominator are the metrics of a ratio.
+	Numerator   string `mapstructure:"numerator"`
+	Denominator string `mapstructure:"denominator"`
+	// Attributes keep only data points with these attribute values.
+	Attributes map[string]string `mapstructure:"attributes"`
+	// Direction is higher_is_worse, lower_is_worse or both.
+	Direction string `mapstructure:"direction"`
+	// Dimension is errors, latency, throughput, saturation, business or logs.
+	Dimension string `mapstructure:"dimension"`
+	// Weight is the indicator's weight within its dimension.
+	Weight float64 `mapstructure:"weight"`
+}
+
+func defaultHealthConfig() HealthConfig {
+	d := health.DefaultConfig()
+	w := health.DefaultWeights
+	return HealthConfig{
+		Enabled: true,
+		Evaluation: EvaluationConfig{
+			IntervalActive: d.IntervalActive,
+			IntervalSteady: d.IntervalSteady,
+			CloseDelay:     d.CloseDelay,
+		},
+		SpanKinds:     []string{"server", "consumer"},
+		MinRequests:   d.MinRequests,
+		Alpha:         d.Alpha,
+		CompareWindow: d.CompareWindow,
+		Weights: WeightsConfig{
+			Errors: w[indicators.DimensionErrors], Latency: w[indicators.DimensionLatency],
+			Throughput: w[indicators.DimensionThroughput], Saturation: w[indicators.DimensionSaturation],
+			Business: w[indicators.DimensionBusiness], Logs: w[indicators.DimensionLogs],
+		},
+		Hysteresis: HysteresisConfig{Enter: d.Enter, Leave: d.Leave},
+		Thresholds: ThresholdsConfig{Healthy: d.HealthyAbove, Unhealthy: d.UnhealthyBelow},
+		MaxStreams: d.MaxStreams,
+		Indicators: []IndicatorConfig{{
+			Name: "cpu_utilization", Kind: "gauge", Metric: "process.cpu.utilization",
+			Direction: "higher_is_worse", Dimension: "saturation", Weight: 1,
+		}},
+	}
+}
+
+// engineConfig turns the YAML configuration into the engine's; errors name
+// the YAML key.
+func (hc *HealthConfig) engineConfig(cfg *Config) (health.Config, error) {
+	var errs []error
+	add := func(key string, err error) {
+		if err != nil {
+			errs = append(errs, fmt.Errorf("health::%s: %w", key, err))
+		}
+	}
+	c := health.DefaultConfig()
+	c.IntervalActive = hc.Evaluation.IntervalActive
+	c.IntervalSteady = hc.Evaluation.IntervalSteady
+	c.CloseDelay = hc.Evaluation.CloseDelay
+	kinds, err := indicators.SpanKinds(hc.SpanKinds)
+	add("span_kinds", err)
+	c.SpanKinds = kinds
+	c.MinRequests = hc.MinRequests
+	c.Alpha = hc.Alpha
+	c.CompareWindow = hc.CompareWindow
+	c.Enter, c.Leave = hc.Hysteresis.Enter, hc.Hysteresis.Leave
+	c.HealthyAbove, c.UnhealthyBelow = hc.Thresholds.Healthy, hc.Thresholds.Unhealthy
+	c.MaxStreams = hc.MaxStreams
+	c.MaxKeys = cfg.MaxServices
+	c.IdleTTL = cfg.IdleTTL
+	for _, dw := range []struct {
+		dim indicators.Dimension
+		w   float64
+	}{
+		{indicators.DimensionErrors, hc.Weights.Errors}, {indicators.DimensionLatency, hc.Weights.Latency},
+		{indicators.DimensionThroughput, hc.Weights.Throughput}, {indicators.DimensionSaturation, hc.Weights.Saturation},
+		{indicators.DimensionBusiness, hc.Weights.Business}, {indicators.DimensionLogs, hc.Weights.Logs},
+	} {
+		if dw.w < 0 {
+			add("weights::"+string(dw.dim), fmt.Errorf("must not be negative, got %v", dw.w))
+		}
+		c.Weights[dw.dim.Index()] = dw.w
+	}
+	c.Indicators = nil
+	seen := map[string]bool{}
+	for i, ic := range hc.Indicators {
+		key := fmt.Sprintf("indicators[%d]", i)
+		dir, err := detector.ParseDirection(ic.Direction)
+		if ic.Direction == "" {
+			dir, err = detector.HigherIsWorse, nil
+		}
+		add(key+"::direction", err)
+		def := indicators.Definition{
+			Name: ic.Name, Kind: indicators.Kind(ic.Kind), Metric: ic.Metric,
+			Numerator: ic.Numerator, Denominator: ic.Denominator,
+			Direction: dir, Dimension: indicators.Dimension(ic.Dimension), Weight: ic.Weight,
+		}
+		if def.Weight == 0 {
+			def.Weight = 1
+		}
+		if def.Dimension == "" {
+			def.Dimension = indicators.DimensionBusiness
+		}
+		for _, k := range slices.Sorted(maps.Keys(ic.Attributes)) {
+			def.Attributes = append(def.Attributes, indicators.AttributeFilter{Key: k, Value: ic.Attributes[k]})
+		}
+		if err := def.Validate(); err != nil {
+			add(key, err)
+		} else if seen[def.Name] {
+			add(key+"::name", fmt.Errorf("%q is declared twice", def.Name))
+		}
+		seen[def.Name] = true
+		c.Indicators = append(c.Indicators, def)
+	}
+	switch {
+	case hc.Evaluation.IntervalActive < time.Second:
+		add("evaluation::interval_active", fmt.Errorf("must be at least 1s, got %s", hc.Evaluation.IntervalActive))
+	case hc.Evaluation.IntervalSteady < hc.Evaluation.IntervalActive || hc.Evaluation.IntervalSteady%hc.Evaluation.IntervalActive != 0:
+		add("evaluation::interval_steady", fmt.Errorf("must be a multiple of interval_active (%s), got %s",
+			hc.Evaluation.IntervalActive, hc.Evaluation.IntervalSteady))
+	}
+	if hc.Evaluation.CloseDelay < 0 {
+		add("evaluation::close_delay", fmt.Errorf("must not be negative, got %s", hc.Evaluation.CloseDelay))
+	}
+	if hc.Hysteresis.Enter < 1 {
+		add("hysteresis::enter", fmt.Errorf("must be at least 1, got %d", hc.Hysteresis.Enter))
+	}
+	if hc.Hysteresis.Leave < 1 {
+		add("hysteresis::leave", fmt.Errorf("must be at least 1, got %d", hc.Hysteresis.Leave))
+	}
+	if hc.MinRequests < 1 {
+		add("min_requests", fmt.Errorf("must be positive, got %d", hc.MinRequests))
+	}
+	if !(hc.Alpha > 0 && hc.Alpha < 1) {
+		add("alpha", fmt.Errorf("must be in (0, 1), got %v", hc.Alpha))
+	}
+	if hc.CompareWindow < hc.Evaluation.IntervalActive {
+		add("compare_window", fmt.Errorf("must be at least interval_active, got %s", hc.CompareWindow))
+	}
+	if !(hc.Thresholds.Unhealthy >= 0 && hc.Thresholds.Unhealthy <= hc.Thresholds.Healthy && hc.Thresholds.Healthy <= 100) {
+		add("thresholds", fmt.Errorf("must satisfy 0 ≤ unhealthy ≤ healthy ≤ 100, got unhealthy %v, healthy %v",
+			hc.Thresholds.Unhealthy, hc.Thresholds.Healthy))
+	}
+	total := 0.0
+	for _, w := range c.Weights {
+		total += max(w, 0)
+	}
+	if !(total > 0) {
+		add("weights", errors.New("at least one dimension needs a positive weight"))
+	}
+	if hc.MaxStreams < 0 {
+		add("max_streams", fmt.Errorf("must not be negative, got %d", hc.MaxStreams))
+	}
+	if len(errs) == 0 {
+		if err := c.Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("health: %w", err))
+		}
+	}
+	return c, errors.Join(errs...)
+}
+
+func (hc *HealthConfig) validate(cfg *Config) error {
+	if !hc.Enabled {
+		return nil
+	}
+	_, err := hc.engineConfig(cfg)
+	return err
+}

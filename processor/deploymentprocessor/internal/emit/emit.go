@@ -1,0 +1,344 @@
+// Package emit turns what the processor knows of its services — health
+// snapshots, KPI books, deployment state — into the derived metrics of its
+// metadata.yaml (through mdatagen's MetricsBuilder) and into the conditions
+// the alert engine turns into deployment.alert signals.
+package emit // import "github.com/deploylens/deploylens/processor/deploymentprocessor/internal/emit"
+
+import (
+	"math"
+	"strings"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/processor"
+
+	"github.com/deploylens/deploylens/internal/deployevent"
+	"github.com/deploylens/deploylens/processor/deploymentprocessor/internal/alerts"
+	"github.com/deploylens/deploylens/processor/deploymentprocessor/internal/health"
+	"github.com/deploylens/deploylens/processor/deploymentprocessor/internal/kpi"
+	"github.com/deploylens/deploylens/processor/deploymentprocessor/internal/metadata"
+)
+
+// Service is one tracked service at an emission.
+type Service struct {
+	Key   health.Key
+	Phase deployevent.Phase
+	// Snapshot is the last health evaluation (nil before the first).
+	Snapshot *health.Snapshot
+	KPI      kpi.Values
+	HasKPI   bool
+}
+
+// Metrics builds one emission of derived metrics.
+type Metrics struct {
+	mb     *metadata.MetricsBuilder
+	starts map[health.Key]pcommon.Timestamp // the KPI counters' start time per service
+}
+
+// NewMetrics returns a builder with the metrics of metadata.yaml enabled as configured.
+func NewMetrics(set processor.Settings, cfg metadata.MetricsBuilderConfig) *Metrics {
+	return &Metrics{mb: metadata.NewMetricsBuilder(cfg, set), starts: map[health.Key]pcommon.Timestamp{}}
+}
+
+// Append records one service's metrics at ts: health, per-indicator band and
+// anomaly scores (per cohort while two serve), activity, KPIs and DORA.
+func (m *Metrics) Append(s Service, ts time.Time) {
+	now := pcommon.NewTimestampFromTime(ts)
+	phase := phaseAttr(s.Phase)
+	if s.Snapshot != nil {
+		m.health(now, phase, metadata.AttributeDeploymentCohort(0), &s.Snapshot.Health)
+		for i := range s.Snapshot.Cohorts {
+			c := &s.Snapshot.Cohorts[i]
+			m.health(now, phase, cohortAttr(c.Cohort), &c.Health)
+		}
+	}
+	if s.Phase != "" && s.Phase != deployevent.PhaseSteady {
+		m.mb.RecordDeploymentActiveDataPoint(now, 1, phase)
+	}
+	if s.HasKPI {
+		v := &s.KPI
+		m.starts[s.Key] = pcommon.NewTimestampFromTime(v.StartTime)
+		for i, o := range kpi.Outcomes {
+			m.mb.RecordDeploymentCountDataPoint(now, v.Counts[i], statusAttr(o))
+		}
+		if v.HasDuration {
+			m.mb.RecordDeploymentDurationDataPoint(now, v.Duration, statusAttr(v.DurationOutcome))
+		}
+		if v.HasInterval {
+			m.mb.RecordDeploymentIntervalDataPoint(now, v.Interval)
+		}
+		if v.HasLeadTime {
+			m.mb.RecordDeploymentLeadTimeDataPoint(now, v.LeadTime)
+		}
+		if v.HasChangeFailureRatio {
+			m.mb.RecordDeploymentChangeFailureRatioDataPoint(now, v.ChangeFailureRatio)
+		}
+		if v.HasRecoveryTime {
+			m.mb.RecordDeploymentRecoveryTimeDataPoint(now, v.RecoveryTime)
+		}
+		if v.HasDetectionTime {
+			m.mb.RecordDeploymentDetectionTimeDataPoint(now, v.DetectionTime)
+		}
+	}
+	rb := m.mb.NewResourceBuilder()
+	rb.SetServiceName(s.Key.Service)
+	if s.Key.Namespace != "" {
+		rb.SetServiceNamespace(s.Key.Namespace)
+	}
+	if s.Key.Environment != "" {
+		rb.SetDeploymentEnvironmentName(s.Key.Environment)
+	}
+	// A service with nothing to report adds no resource.
+	m.mb.EmitForResource(metadata.WithResource(rb.Emit()))
+}
+
+func (m *Metrics) health(now pcommon.Timestamp, phase metadata.AttributeDeploymentPhase, cohort metadata.AttributeDeploymentCohort, h *health.Health) {
+	if h.Verdict == "" {
+		return
+	}
+	m.mb.RecordDeploymentHealthScoreDataPoint(now, finite(h.Score, 100), phase, cohort, verdictAttr(h.Verdict), recommendationAttr(h.Recommendation))
+	for _, d := range h.Dimensions {
+		if d.Judged {
+			if dim, ok := dimensionAttr(string(d.Dimension)); ok {
+				m.mb.RecordDeploymentHealthDimensionScoreDataPoint(now, d.Score, phase, cohort, dim)
+			}
+		}
+	}
+	for i := range h.Indicators {
+		ev := &h.Indicators[i]
+		if isNum(ev.Value) {
+			m.mb.RecordDeploymentIndicatorValueDataPoint(now, ev.Value, phase, cohort, ev.Indicator)
+		}
+		if isNum(ev.Baseline) {
+			m.mb.RecordDeploymentIndicatorBaselineDataPoint(now, ev.Baseline, phase, cohort, ev.Indicator)
+		}
+		if isNum(ev.Lower) {
+			m.mb.RecordDeploymentIndicatorLowerDataPoint(now, ev.Lower, phase, cohort, ev.Indicator)
+		}
+		if isNum(ev.Upper) {
+			m.mb.RecordDeploymentIndicatorUpperDataPoint(now, ev.Upper, phase, cohort, ev.Indicator)
+		}
+		if ev.Judged {
+			m.mb.RecordDeploymentAnomalyScoreDataPoint(now, finite(ev.Score, 0), phase, cohort, ev.Indicator)
+		}
+	}
+}
+
+// Emit returns the metrics appended since the last Emit. The cumulative
+// deployment.count of each service starts when its KPI book began counting,
+// a start time that survives restarts with the book.
+func (m *Metrics) Emit() pmetric.Metrics {
+	md := m.mb.Emit()
+	rms := md.ResourceMetrics()
+	for i := 0; i < rms.Len(); i++ {
+		res := rms.At(i).Resource().Attributes()
+		start, ok := m.starts[health.Key{Namespace: str(res, deployevent.AttrServiceNamespace),
+			Service: str(res, deployevent.AttrServiceName), Environment: str(res, deployevent.AttrEnvironment)}]
+		if !ok {
+			continue
+		}
+		sms := rms.At(i).ScopeMetrics()
+		for j := 0; j < sms.Len(); j++ {
+			ms := sms.At(j).Metrics()
+			for k := 0; k < ms.Len(); k++ {
+				if ms.At(k).Name() != "deployment.count" {
+					continue
+				}
+				dps := ms.At(k).Sum().DataPoints()
+				for d := 0; d < dps.Len(); d++ {
+					dps.At(d).SetStartTimestamp(start)
+				}
+			}
+		}
+	}
+	clear(m.starts)
+	return md
+}
+
+func str(m pcommon.Map, k string) string {
+	if v, ok := m.Get(k); ok {
+		return v.Str()
+	}
+	return ""
+}
+
+// Thresholds is the anomaly score at which an indicator alerts, per phase:
+// stricter during and right after a rollout.
+type Thresholds map[deployevent.Phase]float64
+
+// DefaultThresholds alert at 0.7 during a rollout, 0.8 in its post window,
+// 0.9 announced, and 0.95 in steady state.
+func DefaultThresholds() Thresholds {
+	return Thresholds{
+		deployevent.PhaseSteady: 0.95, deployevent.PhasePre: 0.9,
+		deployevent.PhaseDuring: 0.7, deployevent.PhasePost: 0.8,
+	}
+}
+
+// Deployment is what the tracker says of the service's current deployment.
+type Deployment struct {
+	Failed bool // the deployment failed or was rolled back (post window)
+	Stuck  bool
+	Detail string // e.g. "stuck for 1h12m"
+}
+
+// Conditions lists every built-in alert of a service as active or not, so
+// the alert engine fires and resolves them; indicators contribute one
+// regression condition each.
+func Conditions(snap *health.Snapshot, phase deployevent.Phase, dep Deployment, th Thresholds) []alerts.Condition {
+	limit, ok := th[phase]
+	if !ok {
+		limit = 0.9
+	}
+	var h health.Health
+	if snap != nil {
+		h = snap.Health
+	}
+	rec := h.Recommendation
+	active := phase == deployevent.PhaseDuring || phase == deployevent.PhasePost
+	out := []alerts.Condition{
+		{Name: alerts.HealthDegraded, Severity: deployevent.SeverityWarning, Recommendation: rec,
+			Active: h.Verdict == deployevent.VerdictDegraded},
+		{Name: alerts.HealthUnhealthy, Severity: deployevent.SeverityCritical, Recommendation: rec,
+			Active: h.Verdict == deployevent.VerdictUnhealthy},
+		{Name: alerts.RollbackRecommended, Severity: deployevent.SeverityCritical, Recommendation: deployevent.RecommendRollback,
+			Active: rec == deployevent.RecommendRollback},
+		{Name: alerts.DeploymentFailed, Severity: deployevent.SeverityWarning, Recommendation: deployevent.RecommendInvestigate,
+			Active: dep.Failed},
+		{Name: alerts.DeploymentStuck, Severity: deployevent.SeverityWarning, Recommendation: deployevent.RecommendInvestigate,
+			Active: dep.Stuck, Detail: dep.Detail},
+	}
+	canaryWorse := false
+	if snap != nil {
+		for _, c := range snap.Cohorts {
+			if c.Cohort == deployevent.CohortCanary && (c.Verdict == deployevent.VerdictUnhealthy || c.Verdict == deployevent.VerdictDegraded) {
+				canaryWorse = true
+			}
+		}
+	}
+	out = append(out, alerts.Condition{Name: alerts.CanaryWorse, Severity: deployevent.SeverityWarning, Recommendation: deployevent.RecommendHold,
+		Active: canaryWorse})
+	for i := range h.Indicators {
+		ev := &h.Indicators[i]
+		severity := deployevent.SeverityWarning
+		if active && ev.Score >= 0.9 {
+			severity = deployevent.SeverityCritical
+		}
+		evidence := Evidence(ev)
+		out = append(out, alerts.Condition{Name: alerts.IndicatorRegression, Indicator: ev.Indicator, Severity: severity,
+			Recommendation: rec, Active: ev.Judged && ev.Score >= limit, Evidence: &evidence})
+	}
+	return out
+}
+
+// Evidence converts a health indicator's judgement for an alert.
+func Evidence(ev *health.Evidence) alerts.Evidence {
+	return alerts.Evidence{Indicator: ev.Indicator, Observed: ev.Value, Baseline: ev.Baseline, Lower: ev.Lower, Upper: ev.Upper,
+		AnomalyScore: ev.Score, Confidence: ev.Confidence, Test: ev.Test, Unit: unitOf(ev.Indicator)}
+}
+
+// EvidenceByIndicator is the snapshot's indicators keyed by name, for user rules.
+func EvidenceByIndicator(snap *health.Snapshot) map[string]alerts.Evidence {
+	out := map[string]alerts.Evidence{}
+	if snap == nil {
+		return out
+	}
+	for i := range snap.Health.Indicators {
+		ev := &snap.Health.Indicators[i]
+		out[ev.Indicator] = Evidence(ev)
+	}
+	return out
+}
+
+func unitOf(indicator string) string {
+	switch {
+	case strings.HasSuffix(indicator, "_ratio"):
+		return "ratio"
+	case strings.HasPrefix(indicator, "latency"):
+		return "seconds"
+	case strings.HasSuffix(indicator, "_rate"):
+		return "rate"
+	}
+	return ""
+}
+
+func isNum(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
+
+func finite(v, fallback float64) float64 {
+	if isNum(v) {
+		return v
+	}
+	return fallback
+}
+
+func phaseAttr(p deployevent.Phase) metadata.AttributeDeploymentPhase {
+	switch p {
+	case deployevent.PhasePre:
+		return metadata.AttributeDeploymentPhasePre
+	case deployevent.PhaseDuring:
+		return metadata.AttributeDeploymentPhaseDuring
+	case deployevent.PhasePost:
+		return metadata.AttributeDeploymentPhasePost
+	}
+	return metadata.AttributeDeploymentPhaseSteady
+}
+
+func cohortAttr(c deployevent.Cohort) metadata.AttributeDeploymentCohort {
+	switch c {
+	case deployevent.CohortBaseline:
+		return metadata.AttributeDeploymentCohortBaseline
+	case deployevent.CohortCanary:
+		return metadata.AttributeDeploymentCohortCanary
+	}
+	return 0
+}
+
+func statusAttr(o kpi.Outcome) metadata.AttributeDeploymentStatus {
+	switch o {
+	case kpi.Succeeded:
+		return metadata.AttributeDeploymentStatusSucceeded
+	case kpi.Failed:
+		return metadata.AttributeDeploymentStatusFailed
+	case kpi.RolledBack:
+		return metadata.AttributeDeploymentStatusRolledBack
+	}
+	return metadata.AttributeDeploymentStatusCancelled
+}
+
+func verdictAttr(v deployevent.Verdict) metadata.AttributeHealthVerdict {
+	switch v {
+	case deployevent.VerdictHealthy:
+		return metadata.AttributeHealthVerdictHealthy
+	case deployevent.VerdictDegraded:
+		return metadata.AttributeHealthVerdictDegraded
+	case deployevent.VerdictUnhealthy:
+		return metadata.AttributeHealthVerdictUnhealthy
+	}
+	return metadata.AttributeHealthVerdictInconclusive
+}
+
+func recommendationAttr(r deployevent.Recommendation) metadata.AttributeHealthRecommendation {
+	switch r {
+	case deployevent.RecommendInvestigate:
+		return metadata.AttributeHealthRecommendationInvestigate
+	case deployevent.RecommendHold:
+		return metadata.AttributeHealthRecommendationHold
+	case deployevent.RecommendRollback:
+		return metadata.AttributeHealthRecommendationRollback
+	}
+	return metadata.AttributeHealthRecommendationNone
+}
+
+func dimensionAttr(d string) (metadata.AttributeHealthDimension, bool) {
+	for _, a := range []metadata.AttributeHealthDimension{
+		metadata.AttributeHealthDimensionErrors, metadata.AttributeHealthDimensionLatency,
+		metadata.AttributeHealthDimensionThroughput, metadata.AttributeHealthDimensionSaturation,
+		metadata.AttributeHealthDimensionBusiness, metadata.AttributeHealthDimensionLogs,
+	} {
+		if a.String() == d {
+			return a, true
+		}
+	}
+	return 0, false
+}

@@ -1,0 +1,167 @@
+package emit
+
+import (
+	"math"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/processor/processortest"
+
+	"github.com/deploylens/deploylens/internal/deployevent"
+	"github.com/deploylens/deploylens/processor/deploymentprocessor/internal/alerts"
+	"github.com/deploylens/deploylens/processor/deploymentprocessor/internal/health"
+	"github.com/deploylens/deploylens/processor/deploymentprocessor/internal/indicators"
+	"github.com/deploylens/deploylens/processor/deploymentprocessor/internal/kpi"
+	"github.com/deploylens/deploylens/processor/deploymentprocessor/internal/metadata"
+)
+
+var (
+	ts      = time.Date(2026, 11, 25, 14, 5, 0, 0, time.UTC)
+	counted = time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	key     = health.Key{Namespace: "shop", Service: "checkout", Environment: "production"}
+)
+
+func unhealthySnapshot() *health.Snapshot {
+	return &health.Snapshot{
+		Key: key, Phase: deployevent.PhaseDuring, DeploymentID: "deploy-123",
+		Health: health.Health{
+			Score: 38, Verdict: deployevent.VerdictUnhealthy, Recommendation: deployevent.RecommendRollback,
+			Dimensions: []health.DimensionScore{
+				{Dimension: indicators.DimensionErrors, Score: 12, Judged: true},
+				{Dimension: indicators.DimensionLatency, Score: 97, Judged: true},
+				{Dimension: indicators.DimensionSaturation, Judged: false},
+			},
+			Indicators: []health.Evidence{
+				{Indicator: "error_ratio", Value: 0.041, Baseline: 0.009, Lower: 0, Upper: 0.016, Score: 0.97, Confidence: 0.99, Test: "two_proportion_z", Judged: true},
+				{Indicator: "latency_p95", Value: 0.18, Baseline: 0.175, Lower: 0.12, Upper: 0.24, Score: 0.1, Judged: true},
+				{Indicator: "log_error_rate", Value: math.NaN(), Baseline: math.NaN(), Lower: math.NaN(), Upper: math.NaN(), Judged: false},
+			},
+		},
+		Cohorts: []health.CohortHealth{{Cohort: deployevent.CohortCanary, Health: health.Health{Score: 20, Verdict: deployevent.VerdictUnhealthy, Recommendation: deployevent.RecommendRollback}}},
+	}
+}
+
+// points lists the data points of metric name as attribute maps with values.
+func points(t *testing.T, md pmetric.Metrics, name string) []map[string]any {
+	t.Helper()
+	var out []map[string]any
+	rms := md.ResourceMetrics()
+	for i := 0; i < rms.Len(); i++ {
+		ms := rms.At(i).ScopeMetrics().At(0).Metrics()
+		for j := 0; j < ms.Len(); j++ {
+			m := ms.At(j)
+			if m.Name() != name {
+				continue
+			}
+			var dps pmetric.NumberDataPointSlice
+			if m.Type() == pmetric.MetricTypeSum {
+				dps = m.Sum().DataPoints()
+			} else {
+				dps = m.Gauge().DataPoints()
+			}
+			for k := 0; k < dps.Len(); k++ {
+				p := dps.At(k).Attributes().AsRaw()
+				if dps.At(k).ValueType() == pmetric.NumberDataPointValueTypeInt {
+					p["value"] = float64(dps.At(k).IntValue())
+				} else {
+					p["value"] = dps.At(k).DoubleValue()
+				}
+				p["start"] = dps.At(k).StartTimestamp().AsTime()
+				out = append(out, p)
+			}
+		}
+	}
+	return out
+}
+
+func withoutStart(ps []map[string]any) []map[string]any {
+	for _, p := range ps {
+		delete(p, "start")
+	}
+	return ps
+}
+
+func TestMetrics(t *testing.T) {
+	m := NewMetrics(processortest.NewNopSettings(metadata.Type), metadata.NewDefaultMetricsBuilderConfig())
+	values := kpi.Values{StartTime: counted, Counts: [4]int64{7, 1, 2, 0}, Duration: 600, DurationOutcome: kpi.RolledBack, HasDuration: true,
+		Interval: 86400, HasInterval: true, ChangeFailureRatio: 0.3, HasChangeFailureRatio: true, DetectionTime: 180, HasDetectionTime: true}
+	m.Append(Service{Key: key, Phase: deployevent.PhaseDuring, Snapshot: unhealthySnapshot(), KPI: values, HasKPI: true}, ts)
+	m.Append(Service{Key: health.Key{Service: "cart"}, Phase: deployevent.PhaseSteady}, ts)
+	md := m.Emit()
+	require.Equal(t, 1, md.ResourceMetrics().Len(), "a steady service with no health or KPI yet reports nothing")
+	assert.Equal(t, map[string]any{"service.name": "checkout", "service.namespace": "shop", "deployment.environment.name": "production"},
+		md.ResourceMetrics().At(0).Resource().Attributes().AsRaw())
+
+	scores := points(t, md, "deployment.health.score")
+	require.Len(t, scores, 2, "the service and its canary cohort")
+	assert.Equal(t, 38.0, scores[0]["value"])
+	assert.Equal(t, "unhealthy", scores[0]["deployment.health.verdict"])
+	assert.Equal(t, "rollback", scores[0]["deployment.health.recommendation"])
+	assert.Equal(t, "during", scores[0]["deployment.phase"])
+	assert.Equal(t, "canary", scores[1]["deployment.cohort"])
+
+	dims := points(t, md, "deployment.health.dimension.score")
+	assert.Len(t, dims, 2, "unjudged dimensions are not emitted")
+	assert.Len(t, points(t, md, "deployment.indicator.value"), 2, "NaN values are not emitted")
+	upper := points(t, md, "deployment.indicator.upper")
+	assert.Equal(t, "error_ratio", upper[0]["indicator.name"])
+	assert.Equal(t, 0.016, upper[0]["value"])
+	anomaly := points(t, md, "deployment.anomaly.score")
+	assert.Len(t, anomaly, 2, "judged indicators only")
+
+	counts := points(t, md, "deployment.count")
+	require.Len(t, counts, 4, "every outcome, zeros included, so increase() sees the first failure")
+	byStatus := map[any]float64{}
+	for _, c := range counts {
+		byStatus[c["deployment.status"]] = c["value"].(float64)
+		assert.Equal(t, counted, c["start"], "the counter starts when the book began counting")
+	}
+	assert.Equal(t, map[any]float64{"succeeded": 7, "failed": 1, "rolled_back": 2, "cancelled": 0}, byStatus)
+	assert.Equal(t, []map[string]any{{"deployment.status": "rolled_back", "value": 600.0}}, withoutStart(points(t, md, "deployment.duration")))
+	assert.Len(t, points(t, md, "deployment.lead_time"), 0, "no lead time known")
+	assert.Equal(t, 0.3, points(t, md, "deployment.change_failure.ratio")[0]["value"])
+	assert.Equal(t, []map[string]any{{"deployment.phase": "during", "value": 1.0}}, withoutStart(points(t, md, "deployment.active")))
+
+	empty := m.Emit()
+	assert.Zero(t, empty.ResourceMetrics().Len(), "an emission empties the builder")
+}
+
+func TestConditions(t *testing.T) {
+	byName := func(cs []alerts.Condition) map[string]alerts.Condition {
+		out := map[string]alerts.Condition{}
+		for _, c := range cs {
+			out[c.Name+"/"+c.Indicator] = c
+		}
+		return out
+	}
+	cs := byName(Conditions(unhealthySnapshot(), deployevent.PhaseDuring, Deployment{}, DefaultThresholds()))
+	assert.True(t, cs[alerts.HealthUnhealthy+"/"].Active)
+	assert.False(t, cs[alerts.HealthDegraded+"/"].Active)
+	assert.True(t, cs[alerts.RollbackRecommended+"/"].Active)
+	assert.True(t, cs[alerts.CanaryWorse+"/"].Active)
+	assert.False(t, cs[alerts.DeploymentFailed+"/"].Active)
+	reg := cs[alerts.IndicatorRegression+"/error_ratio"]
+	assert.True(t, reg.Active)
+	assert.Equal(t, deployevent.SeverityCritical, reg.Severity)
+	assert.Equal(t, "ratio", reg.Evidence.Unit)
+	assert.InDelta(t, 0.041, reg.Evidence.Observed, 1e-12)
+	assert.False(t, cs[alerts.IndicatorRegression+"/latency_p95"].Active)
+	assert.False(t, cs[alerts.IndicatorRegression+"/log_error_rate"].Active, "unjudged: inconclusive, never an alarm")
+
+	// The same anomaly in steady state stays below the steady threshold.
+	snap := unhealthySnapshot()
+	snap.Health.Indicators[0].Score = 0.9
+	cs = byName(Conditions(snap, deployevent.PhaseSteady, Deployment{Stuck: true, Detail: "stuck for 1h12m"}, DefaultThresholds()))
+	assert.False(t, cs[alerts.IndicatorRegression+"/error_ratio"].Active)
+	assert.Equal(t, deployevent.SeverityWarning, cs[alerts.IndicatorRegression+"/error_ratio"].Severity)
+	assert.True(t, cs[alerts.DeploymentStuck+"/"].Active)
+
+	cs = byName(Conditions(nil, deployevent.PhasePost, Deployment{Failed: true}, DefaultThresholds()))
+	assert.True(t, cs[alerts.DeploymentFailed+"/"].Active, "a failed deployment alerts even without health data")
+	assert.False(t, cs[alerts.HealthUnhealthy+"/"].Active)
+	assert.Empty(t, EvidenceByIndicator(nil))
+	assert.Len(t, EvidenceByIndicator(unhealthySnapshot()), 3)
+}

@@ -1,0 +1,140 @@
+package health // import "github.com/deploylens/deploylens/processor/deploymentprocessor/internal/health"
+
+import (
+	"time"
+
+	"github.com/deploylens/deploylens/internal/deployevent"
+	"github.com/deploylens/deploylens/internal/detector"
+	"github.com/deploylens/deploylens/processor/deploymentprocessor/internal/indicators"
+)
+
+// Key identifies a judged service, as the tracker does.
+type Key struct {
+	Namespace   string
+	Service     string
+	Environment string
+}
+
+// Status is what the deployment tracker says of a key, at the processor's clock.
+type Status struct {
+	// Tracked is false once the tracker forgot the key.
+	Tracked bool
+	Phase   deployevent.Phase
+	// DeploymentID is the deployment the phase refers to.
+	DeploymentID string
+	// Strategy is the deployment's strategy (canary, rolling, ...).
+	Strategy string
+}
+
+// StatusFunc reports a key's deployment status. It is called with the key's
+// lock held and must not call the engine.
+type StatusFunc func(Key) Status
+
+// Snapshot is the health of one key after its last evaluation. Snapshots are
+// immutable: readers may keep them.
+type Snapshot struct {
+	Key Key
+	// Time is the end of the last interval evaluated (data time);
+	// EvaluatedAt the processor's clock then.
+	Time, EvaluatedAt time.Time
+	Phase             deployevent.Phase
+	DeploymentID      string
+	// Frozen is set while the baselines are frozen for a deployment.
+	Frozen bool
+	// Health is the key's health: its detectors, the deployment's window
+	// against the one before it, and the canary against the baseline cohort.
+	Health Health
+	// Cohorts holds, while two versions serve, the baseline cohort's health
+	// (against the window before the deployment) and the canary's (against
+	// the baseline cohort).
+	Cohorts []CohortHealth
+}
+
+// Health is a health score with its verdict, recommendation and evidence.
+type Health struct {
+	// Score is 0 (unhealthy) to 100 (healthy); meaningless when the verdict
+	// is inconclusive.
+	Score float64
+	// Verdict is the stable verdict (with hysteresis); Candidate is what this
+	// evaluation alone says.
+	Verdict, Candidate deployevent.Verdict
+	Recommendation     deployevent.Recommendation
+	// Dimensions has one entry per dimension with a positive weight.
+	Dimensions []DimensionScore
+	// Indicators has one entry per indicator, built-in ones first.
+	Indicators []Evidence
+}
+
+// CohortHealth is the health of one cohort.
+type CohortHealth struct {
+	Cohort deployevent.Cohort
+	Health
+}
+
+// DimensionScore is one dimension's score, 0–100.
+type DimensionScore struct {
+	Dimension indicators.Dimension
+	Score     float64
+	// Judged is false when none of its indicators had enough data.
+	Judged bool
+}
+
+// Evidence is an indicator's judgement and what it rests on.
+type Evidence struct {
+	Indicator string
+	Dimension indicators.Dimension
+	Direction detector.Direction
+	// Value is the indicator over the last interval (ratios 0–1, latencies in
+	// seconds, rates per second); Baseline, Lower and Upper are its expected
+	// value and range (frozen during a deployment). NaN when unknown.
+	Value, Baseline, Lower, Upper float64
+	// Test is the test that weighs most in Score: a detector test
+	// (robust_z, window_shift, step_change) or a comparison
+	// (mann_whitney_u, two_proportion_z, fisher_exact,
+	// poisson_conditional_binomial); Comparison says what it compared.
+	Test       string
+	Comparison Comparison
+	// Observed and Expected are what the test compared: the candidate's value
+	// and the reference's.
+	Observed, Expected float64
+	// PValue is Holm-adjusted across the family's indicators; Confidence is 1 - PValue.
+	PValue, Confidence float64
+	// Score is the anomaly score, 0 (normal) to 1 (certainly harmful).
+	Score float64
+	// Judged is false when the indicator had too little data (inconclusive).
+	Judged bool
+}
+
+// Comparison names what a test compared.
+type Comparison string
+
+// The comparisons.
+const (
+	// CompareBaseline: the last interval against the indicator's (frozen) baseline.
+	CompareBaseline Comparison = "baseline"
+	// CompareBeforeAfter: the data since the deployment started against the
+	// window before it (in a cohort's health: the cohort's data).
+	CompareBeforeAfter Comparison = "before_after"
+	// CompareCohorts: the canary cohort against the baseline cohort.
+	CompareCohorts Comparison = "canary_baseline"
+	// CompareCanaryBefore: the canary cohort against the window before the deployment.
+	CompareCanaryBefore Comparison = "canary_before"
+)
+
+// Alarm tells whether the snapshot calls for action on the deployment: an
+// unhealthy verdict, or a hold or rollback recommendation, for the key or a cohort.
+func (s *Snapshot) Alarm() bool {
+	alarm := func(h *Health) bool {
+		return h.Verdict == deployevent.VerdictUnhealthy ||
+			h.Recommendation == deployevent.RecommendHold || h.Recommendation == deployevent.RecommendRollback
+	}
+	if alarm(&s.Health) {
+		return true
+	}
+	for i := range s.Cohorts {
+		if alarm(&s.Cohorts[i].Health) {
+			return true
+		}
+	}
+	return false
+}
