@@ -44,6 +44,8 @@ type Config struct {
 	// Health configures the health engine: indicators, baselines, anomaly
 	// and canary tests, health scores and verdicts.
 	Health HealthConfig `mapstructure:"health"`
+	// Signals configures the derived metrics and alert signals the processor emits.
+	Signals SignalsConfig `mapstructure:"signals"`
 
 	// prevent unkeyed literal initialization
 	_ struct{}
@@ -121,6 +123,7 @@ func (cfg *Config) Validate() error {
 	if err := cfg.Health.validate(cfg); err != nil {
 		errs = append(errs, err)
 	}
+	errs = append(errs, cfg.Signals.validate()...)
 	return errors.Join(errs...)
 }
 

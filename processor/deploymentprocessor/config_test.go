@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/confmap/confmaptest"
 
+	"github.com/deploylens/deploylens/processor/deploymentprocessor/internal/alerts"
 	"github.com/deploylens/deploylens/processor/deploymentprocessor/internal/metadata"
 )
 
@@ -33,7 +34,15 @@ func TestLoadConfig(t *testing.T) {
 		Storage:       &storageID,
 		FlushInterval: 30 * time.Second,
 		Health:        defaultHealthConfig(),
+		Signals:       defaultSignalsConfig(),
 	}
+	signalsFull := createDefaultConfig().(*Config)
+	signalsFull.Signals.Interval = 5 * time.Second
+	signalsFull.Signals.SteadyInterval = 2 * time.Minute
+	signalsFull.Signals.ChangeFailureWindow = 7 * 24 * time.Hour
+	signalsFull.Signals.Alerts.ResendInterval = 30 * time.Second
+	signalsFull.Signals.Alerts.AnomalyThresholds = map[string]float64{"steady": 0.95, "pre": 0.9, "during": 0.6, "post": 0.8}
+	signalsFull.Signals.Alerts.Rules = []alerts.Rule{{Name: "ErrorsDuringRollout", Expr: "error_ratio > 5% for 2m in phase during", Severity: "critical", Recommendation: "rollback"}}
 	metricsLevelOnly := createDefaultConfig().(*Config)
 	metricsLevelOnly.Tagging.Metrics.Level = "datapoint"
 	healthFull := createDefaultConfig().(*Config)
@@ -64,6 +73,7 @@ func TestLoadConfig(t *testing.T) {
 	}{
 		{id: component.NewID(metadata.Type), want: createDefaultConfig()},
 		{id: component.NewIDWithName(metadata.Type, "full"), want: full},
+		{id: component.NewIDWithName(metadata.Type, "signals"), want: signalsFull},
 		{id: component.NewIDWithName(metadata.Type, "metrics_level_only"), want: metricsLevelOnly},
 		{id: component.NewIDWithName(metadata.Type, "health"), want: healthFull},
 		{id: component.NewIDWithName(metadata.Type, "health_off"), want: healthOff},
@@ -109,6 +119,10 @@ func TestValidate(t *testing.T) {
 		wantErr []string
 	}{
 		{name: "negative post_window", edit: func(c *Config) { c.PostWindow = -time.Second }, wantErr: []string{"post_window: must not be negative"}},
+		{name: "zero signals interval", edit: func(c *Config) { c.Signals.Interval = 0 }, wantErr: []string{"signals::interval: must be positive"}},
+		{name: "anomaly threshold phase", edit: func(c *Config) { c.Signals.Alerts.AnomalyThresholds["later"] = 0.5 }, wantErr: []string{`signals::alerts::anomaly_thresholds: "later" is not a phase`}},
+		{name: "anomaly threshold range", edit: func(c *Config) { c.Signals.Alerts.AnomalyThresholds["during"] = 1.5 }, wantErr: []string{"signals::alerts::anomaly_thresholds::during: must be in (0, 1]"}},
+		{name: "bad rule", edit: func(c *Config) { c.Signals.Alerts.Rules = []alerts.Rule{{Name: "r", Expr: "x >"}} }, wantErr: []string{`signals::alerts::rules: rule "r": expr`}},
 		{name: "zero post_window is allowed", edit: func(c *Config) { c.PostWindow = 0 }},
 		{name: "zero max_duration", edit: func(c *Config) { c.MaxDuration = 0 }, wantErr: []string{"max_duration: must be positive"}},
 		{name: "zero max_services", edit: func(c *Config) { c.MaxServices = 0 }, wantErr: []string{"max_services: must be positive"}},

@@ -82,6 +82,7 @@ func createDefaultConfig() component.Config {
 		},
 		FlushInterval: defaultFlushInterval,
 		Health:        defaultHealthConfig(),
+		Signals:       defaultSignalsConfig(),
 	}
 }
 
@@ -101,6 +102,7 @@ func (f *factory) createMetrics(ctx context.Context, set processor.Settings, cfg
 	if err != nil {
 		return nil, err
 	}
+	p.signals.setMetricsNext(next)
 	return processorhelper.NewMetrics(ctx, set, cfg, next, p.processMetrics,
 		processorhelper.WithCapabilities(processorCapabilities),
 		processorhelper.WithStart(h.start),
@@ -112,6 +114,7 @@ func (f *factory) createLogs(ctx context.Context, set processor.Settings, cfg co
 	if err != nil {
 		return nil, err
 	}
+	p.signals.setLogsNext(next)
 	return processorhelper.NewLogs(ctx, set, cfg, next, p.processLogs,
 		processorhelper.WithCapabilities(processorCapabilities),
 		processorhelper.WithStart(h.start),

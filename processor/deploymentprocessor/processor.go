@@ -34,6 +34,8 @@ type deploymentProcessor struct {
 	tracker   *tracker.Tracker
 	// health judges the tracked services' health; nil when disabled.
 	health *health.Engine
+	// signals emits the derived metrics and alert signals.
+	signals *signals
 	// now is the clock; tests replace it before the processor is used.
 	now func() time.Time
 
@@ -62,7 +64,12 @@ func newDeploymentProcessor(set processor.Settings, cfg *Config) (*deploymentPro
 	if err != nil {
 		return nil, err
 	}
+	sig, err := newSignals(cfg.Signals, set, cfg.MaxServices)
+	if err != nil {
+		return nil, err
+	}
 	p := &deploymentProcessor{
+		signals:   sig,
 		id:        set.ID,
 		cfg:       cfg,
 		logger:    set.Logger,
@@ -126,6 +133,8 @@ func (p *deploymentProcessor) hooks() tracker.Hooks {
 		Refused: func() {
 			p.telemetry.ProcessorDeploymentServicesRefused.Add(ctx, 1)
 		},
+		StartedFor: func(k tracker.Key, d *tracker.Deployment) { p.signals.started(k, d, p.now()) },
+		EndedFor:   p.signals.ended,
 	}
 }
 
@@ -207,6 +216,8 @@ func (p *deploymentProcessor) loop(ctx context.Context) {
 	defer p.running.Done()
 	sweep := time.NewTicker(sweepInterval)
 	defer sweep.Stop()
+	emission := time.NewTicker(p.cfg.Signals.Interval)
+	defer emission.Stop()
 	var flush <-chan time.Time
 	if p.store != nil {
 		t := time.NewTicker(p.cfg.FlushInterval)
@@ -223,6 +234,8 @@ func (p *deploymentProcessor) loop(ctx context.Context) {
 			if p.health != nil {
 				p.health.Sweep(now)
 			}
+		case <-emission.C:
+			p.emitSignals(ctx, p.now())
 		case <-flush:
 			if err := p.store.save(ctx, p.tracker, p.now(), false); err != nil {
 				p.logger.Warn("Cannot save deployment state", zap.Error(err))

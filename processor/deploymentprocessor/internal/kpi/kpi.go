@@ -172,16 +172,15 @@ func (b *Book) evictOldest() {
 	}
 }
 
-// Started records a deployment's start (at, when the deployment gives none).
+// Started records a deployment; its start counts once known (a deployment
+// announced by a queued event has none yet: its end will stand in).
 func (b *Book) Started(key Key, d Deployment, at time.Time) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	s := b.get(key, at)
-	start := d.StartTime
-	if start.IsZero() {
-		start = at
+	if !d.StartTime.IsZero() {
+		s.noteStart(d.ID, d.StartTime)
 	}
-	s.noteStart(d.ID, start)
 }
 
 func (s *service) noteStart(id string, start time.Time) {
@@ -256,10 +255,10 @@ func (b *Book) Ended(key Key, d Deployment, now time.Time) {
 	}
 }
 
-// Alert records that an alert fired for the service's deployment id at at.
-// The first alert of a deployment gives the detection time and opens a
-// failure when none is open.
-func (b *Book) Alert(key Key, deploymentID string, at time.Time) {
+// Alert records that an alert fired at at for the service's deployment id,
+// which started at start (zero when unknown). The first alert of a deployment
+// gives the detection time and opens a failure when none is open.
+func (b *Book) Alert(key Key, deploymentID string, start, at time.Time) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	s := b.get(key, at)
@@ -272,11 +271,9 @@ func (b *Book) Alert(key Key, deploymentID string, at time.Time) {
 	if len(s.Alerted) > maxRemembered {
 		s.Alerted = s.Alerted[len(s.Alerted)-maxRemembered:]
 	}
-	for _, st := range s.Starts {
-		if st.ID == deploymentID && !at.Before(st.Time) {
-			s.Values.DetectionTime = at.Sub(st.Time).Seconds()
-			s.Values.HasDetectionTime = true
-		}
+	if !start.IsZero() && !at.Before(start) {
+		s.Values.DetectionTime = at.Sub(start).Seconds()
+		s.Values.HasDetectionTime = true
 	}
 	if s.FailedAt.IsZero() {
 		s.FailedAt = at

@@ -35,8 +35,8 @@ func TestDORAArithmetic(t *testing.T) {
 
 	// B: alert 3 minutes in, rolled back, healthy again at 10:15.
 	b.Started(checkout, Deployment{ID: "B", StartTime: at(2, 10, 0)}, at(2, 10, 0))
-	b.Alert(checkout, "B", at(2, 10, 3))
-	b.Alert(checkout, "B", at(2, 10, 4)) // a second alert changes nothing
+	b.Alert(checkout, "B", at(2, 10, 0), at(2, 10, 3))
+	b.Alert(checkout, "B", at(2, 10, 0), at(2, 10, 4)) // a second alert changes nothing
 	b.Ended(checkout, Deployment{ID: "B", StartTime: at(2, 10, 0), EndTime: at(2, 10, 10), Outcome: RolledBack}, at(2, 10, 10))
 	v, _ = b.Values(checkout, at(2, 10, 12))
 	assert.InDelta(t, 86400, v.Interval, 1e-9, "day 1 10:00 → day 2 10:00")

@@ -54,6 +54,9 @@ type Hooks struct {
 	Started func(d *Deployment)
 	// Ended is called when a deployment gets its outcome.
 	Ended func(d *Deployment)
+	// StartedFor and EndedFor are Started and Ended with the service's key,
+	// for bookkeeping per service (the KPI book).
+	StartedFor, EndedFor func(k Key, d *Deployment)
 	// Stuck is called once when a deployment is marked stuck.
 	Stuck func(d *Deployment)
 	// Evicted is called when a key is dropped.
@@ -623,12 +626,15 @@ func (t *Tracker) begin(e *entry, d *Deployment, at time.Time) {
 			cur.EndTime = s
 		}
 		t.pushHistory(e, cur)
-		t.hookEnded(cur)
+		t.hookEnded(e, cur)
 	}
 	e.current = d
 	e.deployed = true
 	if t.cfg.Hooks.Started != nil {
 		t.cfg.Hooks.Started(d)
+	}
+	if t.cfg.Hooks.StartedFor != nil {
+		t.cfg.Hooks.StartedFor(e.key, d)
 	}
 	t.changed()
 }
@@ -652,13 +658,16 @@ func (t *Tracker) finish(e *entry, d *Deployment, outcome Outcome, end, postFrom
 		e.stable = d.PreviousVersion
 	}
 	t.pushHistory(e, d)
-	t.hookEnded(d)
+	t.hookEnded(e, d)
 	t.changed()
 }
 
-func (t *Tracker) hookEnded(d *Deployment) {
+func (t *Tracker) hookEnded(e *entry, d *Deployment) {
 	if t.cfg.Hooks.Ended != nil {
 		t.cfg.Hooks.Ended(d)
+	}
+	if t.cfg.Hooks.EndedFor != nil {
+		t.cfg.Hooks.EndedFor(e.key, d)
 	}
 }
 

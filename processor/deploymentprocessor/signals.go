@@ -1,0 +1,277 @@
+package deploymentprocessor // import "github.com/deploylens/deploylens/processor/deploymentprocessor"
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/processor"
+	"go.uber.org/zap"
+
+	"github.com/deploylens/deploylens/internal/deployevent"
+	"github.com/deploylens/deploylens/processor/deploymentprocessor/internal/alerts"
+	"github.com/deploylens/deploylens/processor/deploymentprocessor/internal/emit"
+	"github.com/deploylens/deploylens/processor/deploymentprocessor/internal/health"
+	"github.com/deploylens/deploylens/processor/deploymentprocessor/internal/kpi"
+	"github.com/deploylens/deploylens/processor/deploymentprocessor/internal/metadata"
+	"github.com/deploylens/deploylens/processor/deploymentprocessor/internal/tracker"
+)
+
+// SignalsConfig configures what leaves the processor as its own telemetry:
+// the derived metrics (into the metrics pipeline it is part of) and the alert
+// signals (into the logs pipeline it is part of).
+type SignalsConfig struct {
+	// Interval is how often services in a deployment phase are reported and
+	// alerts are evaluated; SteadyInterval how often steady services are.
+	Interval       time.Duration `mapstructure:"interval"`
+	SteadyInterval time.Duration `mapstructure:"steady_interval"`
+	// ChangeFailureWindow is the window of deployment.change_failure.ratio.
+	ChangeFailureWindow time.Duration `mapstructure:"change_failure_window"`
+	// Metrics enables or disables single derived metrics and resource attributes.
+	Metrics metadata.MetricsBuilderConfig `mapstructure:",squash"`
+	// Alerts configures the alert signals.
+	Alerts AlertsConfig `mapstructure:"alerts"`
+}
+
+// AlertsConfig configures the alert signals.
+type AlertsConfig struct {
+	Enabled bool `mapstructure:"enabled"`
+	// ResendInterval re-sends a firing alert while it holds.
+	ResendInterval time.Duration `mapstructure:"resend_interval"`
+	// AnomalyThresholds is the anomaly score at which an indicator alerts,
+	// per phase: stricter during and right after a rollout.
+	AnomalyThresholds map[string]float64 `mapstructure:"anomaly_thresholds"`
+	// Rules are user alert rules.
+	Rules []alerts.Rule `mapstructure:"rules"`
+}
+
+const (
+	defaultSignalsInterval     = 10 * time.Second
+	defaultSteadySignals       = time.Minute
+	defaultChangeFailureWindow = 30 * 24 * time.Hour
+	defaultResendInterval      = time.Minute
+	// resolvedAlertsKept is how long resolved alerts are remembered (dedup).
+	resolvedAlertsKept = time.Hour
+)
+
+func defaultSignalsConfig() SignalsConfig {
+	th := map[string]float64{}
+	for phase, v := range emit.DefaultThresholds() {
+		th[string(phase)] = v
+	}
+	return SignalsConfig{
+		Interval:            defaultSignalsInterval,
+		SteadyInterval:      defaultSteadySignals,
+		ChangeFailureWindow: defaultChangeFailureWindow,
+		Metrics:             metadata.NewDefaultMetricsBuilderConfig(),
+		Alerts:              AlertsConfig{Enabled: true, ResendInterval: defaultResendInterval, AnomalyThresholds: th},
+	}
+}
+
+func (c *SignalsConfig) validate() []error {
+	var errs []error
+	for key, d := range map[string]time.Duration{
+		"signals::interval": c.Interval, "signals::steady_interval": c.SteadyInterval,
+		"signals::change_failure_window": c.ChangeFailureWindow, "signals::alerts::resend_interval": c.Alerts.ResendInterval,
+	} {
+		if d <= 0 {
+			errs = append(errs, fmt.Errorf("%s: must be positive, got %s", key, d))
+		}
+	}
+	for phase, v := range c.Alerts.AnomalyThresholds {
+		switch deployevent.Phase(phase) {
+		case deployevent.PhaseSteady, deployevent.PhasePre, deployevent.PhaseDuring, deployevent.PhasePost:
+		default:
+			errs = append(errs, fmt.Errorf("signals::alerts::anomaly_thresholds: %q is not a phase (steady, pre, during, post)", phase))
+		}
+		if v <= 0 || v > 1 {
+			errs = append(errs, fmt.Errorf("signals::alerts::anomaly_thresholds::%s: must be in (0, 1], got %g", phase, v))
+		}
+	}
+	if _, err := alerts.NewRules(c.Alerts.Rules); err != nil {
+		errs = append(errs, fmt.Errorf("signals::alerts::rules: %w", err))
+	}
+	return errs
+}
+
+// signals is the processor's emitting side: the KPI book, the alert engine,
+// and the pipelines they go to.
+type signals struct {
+	cfg        SignalsConfig
+	book       *kpi.Book
+	alerts     *alerts.Engine
+	rules      *alerts.Rules
+	thresholds emit.Thresholds
+	metrics    *emit.Metrics
+
+	mu          sync.Mutex
+	metricsNext consumer.Metrics
+	logsNext    consumer.Logs
+	steadySent  map[health.Key]time.Time
+}
+
+func newSignals(cfg SignalsConfig, set processor.Settings, maxServices int) (*signals, error) {
+	rules, err := alerts.NewRules(cfg.Alerts.Rules)
+	if err != nil {
+		return nil, err
+	}
+	th := emit.Thresholds{}
+	for phase, v := range cfg.Alerts.AnomalyThresholds {
+		th[deployevent.Phase(phase)] = v
+	}
+	kcfg := kpi.DefaultConfig()
+	kcfg.ChangeFailureWindow, kcfg.MaxServices = cfg.ChangeFailureWindow, maxServices
+	return &signals{
+		cfg:        cfg,
+		book:       kpi.New(kcfg),
+		alerts:     alerts.New(alerts.Config{ResendInterval: cfg.Alerts.ResendInterval, MaxAlerts: 10 * maxServices}),
+		rules:      rules,
+		thresholds: th,
+		metrics:    emit.NewMetrics(set, cfg.Metrics),
+		steadySent: map[health.Key]time.Time{},
+	}, nil
+}
+
+// setMetricsNext keeps the first metrics pipeline's next consumer: derived
+// metrics go there once, even when the processor is in several.
+func (s *signals) setMetricsNext(next consumer.Metrics) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.metricsNext == nil {
+		s.metricsNext = next
+	}
+}
+
+// setLogsNext keeps the first logs pipeline's next consumer, for alert signals.
+func (s *signals) setLogsNext(next consumer.Logs) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.logsNext == nil {
+		s.logsNext = next
+	}
+}
+
+// hooks feed the KPI book from the tracker.
+func (s *signals) started(k tracker.Key, d *tracker.Deployment, now time.Time) {
+	s.book.Started(kpi.Key(k), kpiDeployment(d), now)
+}
+
+func (s *signals) ended(k tracker.Key, d *tracker.Deployment) {
+	s.book.Ended(kpi.Key(k), kpiDeployment(d), d.EndTime)
+}
+
+func kpiDeployment(d *tracker.Deployment) kpi.Deployment {
+	return kpi.Deployment{ID: d.ID, StartTime: d.StartTime, EndTime: d.EndTime, CommitTime: d.CommitTime, Outcome: kpi.Outcome(d.Outcome)}
+}
+
+// emitSignals reports every known service: derived metrics (deploying
+// services every Interval, steady ones every SteadyInterval) and alert
+// signals. It runs on the processor's loop.
+func (p *deploymentProcessor) emitSignals(ctx context.Context, now time.Time) {
+	s := p.signals
+	keys := map[health.Key]struct{}{}
+	if p.health != nil {
+		p.health.Snapshots(func(snap *health.Snapshot) bool {
+			keys[snap.Key] = struct{}{}
+			return true
+		})
+	}
+	s.book.Each(now, func(k kpi.Key, _ kpi.Values) { keys[health.Key(k)] = struct{}{} })
+
+	var logs plog.Logs
+	appended := 0
+	for key := range keys {
+		state, tracked := p.tracker.Service(tracker.Key(key), now)
+		if !tracked {
+			s.book.Forget(kpi.Key(key))
+			delete(s.steadySent, key)
+			p.appendAlerts(&logs, s.alerts.ResolveService(alerts.Key(key), now))
+			continue
+		}
+		var snap *health.Snapshot
+		if p.health != nil {
+			snap = p.health.Snapshot(key)
+		}
+		if s.cfg.Alerts.Enabled {
+			p.appendAlerts(&logs, p.evaluateAlerts(key, state, snap, now))
+		}
+		if state.Phase == deployevent.PhaseSteady {
+			if now.Sub(s.steadySent[key]) < s.cfg.SteadyInterval {
+				continue
+			}
+			s.steadySent[key] = now
+		}
+		values, hasKPI := s.book.Values(kpi.Key(key), now)
+		s.metrics.Append(emit.Service{Key: key, Phase: state.Phase, Snapshot: snap, KPI: values, HasKPI: hasKPI}, now)
+		appended++
+	}
+	s.alerts.Sweep(now, resolvedAlertsKept)
+
+	s.mu.Lock()
+	metricsNext, logsNext := s.metricsNext, s.logsNext
+	s.mu.Unlock()
+	var errs []error
+	if appended > 0 {
+		md := s.metrics.Emit()
+		if metricsNext != nil && md.DataPointCount() > 0 {
+			errs = append(errs, metricsNext.ConsumeMetrics(ctx, md))
+		}
+	}
+	if logsNext != nil && logs != (plog.Logs{}) && logs.LogRecordCount() > 0 {
+		errs = append(errs, logsNext.ConsumeLogs(ctx, logs))
+	}
+	if err := errors.Join(errs...); err != nil {
+		p.logger.Warn("Cannot pass derived metrics or alert signals on", zap.Error(err))
+	}
+}
+
+// evaluateAlerts returns the alert signals of one service at now.
+func (p *deploymentProcessor) evaluateAlerts(key health.Key, state tracker.ServiceState, snap *health.Snapshot, now time.Time) []alerts.Signal {
+	s := p.signals
+	actx := alerts.Context{Key: alerts.Key(key), Phase: string(state.Phase)}
+	d := state.Current
+	if d != nil {
+		actx.DeploymentID, actx.Version, actx.PreviousVersion, actx.Revision = d.ID, d.Version, d.PreviousVersion, d.Revision
+		actx.DeploymentStart = d.StartTime
+		if d.Outcome == tracker.OutcomeRolledBack {
+			// A rollback ends what its deployment caused: resolve, do not re-judge.
+			return s.alerts.ResolveService(alerts.Key(key), now)
+		}
+	}
+	dep := emit.Deployment{}
+	if d != nil {
+		dep.Failed = d.Outcome == tracker.OutcomeFailed
+		dep.Stuck = d.Stuck && d.Running()
+		if dep.Stuck && !d.StartTime.IsZero() {
+			dep.Detail = "running for " + now.Sub(d.StartTime).Truncate(time.Minute).String()
+		}
+	}
+	conds := emit.Conditions(snap, state.Phase, dep, s.thresholds)
+	conds = append(conds, s.rules.Conditions(actx, emit.EvidenceByIndicator(snap), now)...)
+	out := s.alerts.Evaluate(actx, conds, now)
+	for i := range out {
+		if out[i].State == deployevent.AlertFiring && out[i].StartedAt.Equal(now) && actx.DeploymentID != "" {
+			s.book.Alert(kpi.Key(key), actx.DeploymentID, actx.DeploymentStart, now)
+		}
+	}
+	if snap != nil && snap.Health.Verdict == deployevent.VerdictHealthy {
+		s.book.Healthy(kpi.Key(key), now)
+	}
+	return out
+}
+
+func (p *deploymentProcessor) appendAlerts(logs *plog.Logs, out []alerts.Signal) {
+	if len(out) == 0 {
+		return
+	}
+	if *logs == (plog.Logs{}) {
+		*logs = plog.NewLogs()
+	}
+	for i := range out {
+		out[i].AppendTo(*logs)
+	}
+}
