@@ -177,3 +177,133 @@ service:
 	assert.True(t, got.StartsAt.Equal(startedAt), "startsAt is when the alert began: %s vs %s", got.StartsAt, startedAt)
 	assert.Equal(t, "active", got.Status.State)
 }
+
+// gateConfig is one collector doing it all: receivers, the processor in every
+// pipeline, and the exporter delivering to a real Alertmanager and serving
+// the gate.
+const gateConfig = `
+receivers:
+  otlp:
+    protocols:
+      grpc:
+        endpoint: 127.0.0.1:%d
+  deployment:
+    endpoint: 127.0.0.1:%d
+processors:
+  deployment:
+    signals:
+      interval: 2s
+exporters:
+  deployment:
+    alertmanager:
+      endpoints: [http://127.0.0.1:%d]
+    gate:
+      endpoint: 127.0.0.1:%d
+  debug: {}
+service:
+  pipelines:
+    traces:
+      receivers: [otlp]
+      processors: [deployment]
+      exporters: [debug]
+    metrics:
+      receivers: [otlp]
+      processors: [deployment]
+      exporters: [deployment]
+    logs:
+      receivers: [otlp, deployment]
+      processors: [deployment]
+      exporters: [deployment]
+`
+
+// gateVerdict asks the gate about a service and returns the verdict JSON.
+func gateVerdict(t *testing.T, gatePort int, l scenario.Label) map[string]any {
+	t.Helper()
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/v1/verdict?service=%s&environment=%s&namespace=%s", gatePort, l.Service, l.Environment, l.Namespace))
+	require.NoError(t, err)
+	defer func() { _ = resp.Body.Close() }()
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, resp.StatusCode, "%s", body)
+	var v map[string]any
+	require.NoError(t, json.Unmarshal(body, &v), "%s", body)
+	return v
+}
+
+// flaggerGate posts a Flagger webhook body for the service to /v1/gate.
+func flaggerGate(t *testing.T, gatePort int, l scenario.Label) (int, string) {
+	t.Helper()
+	return postHTTP(t, fmt.Sprintf("http://127.0.0.1:%d/v1/gate", gatePort), fmt.Appendf(nil,
+		`{"name":%q,"namespace":%q,"phase":"Progressing","checksum":"abc","metadata":{"environment":%q}}`, l.Service, l.Namespace, l.Environment),
+		map[string]string{"Content-Type": "application/json"})
+}
+
+// TestE2EScenarioAlertsAndGate: the scenario library drives real OTLP traffic
+// and lifecycle events through the built distribution with a real
+// Alertmanager. A regressing deployment reaches Alertmanager with its labels
+// within two minutes and the gate fails it (verdict fail, Flagger 412); a
+// clean deployment raises no alert and passes (verdict pass, Flagger 200).
+func TestE2EScenarioAlertsAndGate(t *testing.T) {
+	requireDebianBinary(t, alertmanagerBinary, "prometheus-alertmanager")
+	for _, tt := range []struct {
+		name string
+		kind scenario.Kind
+	}{
+		{"regression", scenario.KindErrorRatio},
+		{"clean", scenario.KindNone},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			otlpPort, webhookPort, amPort, gatePort := freePort(t), freePort(t), freePort(t), freePort(t)
+			am := startAlertmanager(t, amPort)
+			startCollector(t, collectorConfig{YAML: fmt.Sprintf(gateConfig, otlpPort, webhookPort, amPort, gatePort)})
+			sent := time.Now()
+			label := replayScenario(t, otlpPort, webhookPort, libraryScenario(t, tt.kind, 50), 0, tt.kind != scenario.KindNone)
+
+			if tt.kind == scenario.KindNone {
+				var v map[string]any
+				eventually(t, 60*time.Second, "the gate to pass the clean deployment", func() bool {
+					v = gateVerdict(t, gatePort, label)
+					return v["verdict"] == "pass"
+				})
+				assert.Equal(t, label.DeploymentID, v["deployment_id"])
+				status, answer := flaggerGate(t, gatePort, label)
+				assert.Equal(t, http.StatusOK, status, answer)
+				// Give a late alert every chance to show up before asserting none did.
+				time.Sleep(5 * time.Second)
+				for _, a := range alertmanagerAlerts(t, am) {
+					assert.NotEqual(t, label.Service, a.Labels["service"], "no alert for the clean deployment: %v", a.Labels)
+				}
+				return
+			}
+
+			var got amAlert
+			eventually(t, 2*time.Minute, "an alert for "+label.Service+" in Alertmanager", func() bool {
+				for _, a := range alertmanagerAlerts(t, am) {
+					if a.Labels["service"] == label.Service && a.Labels["deployment_id"] == label.DeploymentID {
+						got = a
+						return true
+					}
+				}
+				return false
+			})
+			t.Logf("first alert in Alertmanager %.1fs after the scenario started to replay: %s", time.Since(sent).Seconds(), got.Labels["alertname"])
+			assert.Equal(t, label.Namespace, got.Labels["namespace"])
+			assert.Equal(t, label.Environment, got.Labels["environment"])
+			assert.Equal(t, label.Version, got.Labels["version"])
+			assert.Contains(t, []string{"warning", "critical"}, got.Labels["severity"])
+			assert.NotEmpty(t, got.Labels["alertname"])
+			assert.NotEmpty(t, got.Annotations["summary"])
+			assert.NotEmpty(t, got.Annotations["recommendation"])
+
+			var v map[string]any
+			eventually(t, 30*time.Second, "the gate to fail the regressing deployment", func() bool {
+				v = gateVerdict(t, gatePort, label)
+				return v["verdict"] == "fail"
+			})
+			assert.Equal(t, label.DeploymentID, v["deployment_id"])
+			assert.NotEmpty(t, v["reasons"])
+			status, answer := flaggerGate(t, gatePort, label)
+			assert.Equal(t, http.StatusPreconditionFailed, status, answer)
+		})
+	}
+}
