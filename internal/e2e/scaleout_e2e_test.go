@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -16,6 +17,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/deploylens/deploylens/internal/scenario"
 )
 
 // topology is the three tiers of DESIGN.md on loopback, every process the
@@ -175,6 +178,9 @@ service:
       exporters: [load_balancing]
     logs:
       receivers: [otlp, deployment]
+      exporters: [load_balancing]
+    metrics:
+      receivers: [otlp]
       exporters: [load_balancing]
 `, top.agentOTLP, top.agentWebhook, resolverYAML), Wrap: wrap, Env: map[string]string{"GODEBUG": "netdns=go"}})
 	return top
@@ -417,4 +423,49 @@ func TestE2EScaleOutGatewayLoss(t *testing.T) {
 	tags := spansOn(0, i)
 	assert.Equal(t, "during", tags[len(tags)-1]["deployment.phase"])
 	assert.Equal(t, "deploy-"+strconv.Itoa(i), tags[len(tags)-1]["deployment.id"])
+}
+
+// TestE2EScaleOutRegressionOnGateway2: a regressing deployment of a service
+// that gateway 2 owns, driven through the agent (OTLP and the webhook), is
+// judged on gateway 2; its verdict reaches the gate collector, which fails it,
+// and its alert reaches the gate collector's alert output.
+func TestE2EScaleOutRegressionOnGateway2(t *testing.T) {
+	top := startTopology(t, resolverStatic)
+	base := libraryScenario(t, scenario.KindErrorRatio, 50)
+	var label scenario.Label
+	found := false
+	// The ring decides who owns a name: replay under fresh names until gateway 2 owns one.
+	for attempt := 0; attempt < 8 && !found; attempt++ {
+		sc := base
+		name := fmt.Sprintf("payments-%d", attempt)
+		sc.Services = slices.Clone(base.Services)
+		for i := range sc.Services {
+			if sc.Services[i].Name == base.Deployment.Service {
+				sc.Services[i].Name = name
+			}
+		}
+		sc.Deployment.Service = name
+		label = replayScenario(t, top.agentOTLP, top.agentWebhook, sc, 0, true)
+		eventually(t, 30*time.Second, name+"'s spans on a gateway", func() bool {
+			return len(spanTags(readTraces(t, top.gatewayTraces[0]), name))+len(spanTags(readTraces(t, top.gatewayTraces[1]), name)) > 0
+		})
+		found = len(spanTags(readTraces(t, top.gatewayTraces[1]), name)) > 0
+	}
+	require.True(t, found, "no fresh name landed on gateway 2 in 8 tries")
+	assert.Empty(t, spanTags(readTraces(t, top.gatewayTraces[0]), label.Service), "gateway 1 saw none of it")
+
+	var v map[string]any
+	eventually(t, 60*time.Second, "the gate to fail "+label.Service, func() bool {
+		v = top.verdict(t, label.Service)
+		return v["verdict"] == "fail"
+	})
+	assert.Equal(t, label.DeploymentID, v["deployment_id"])
+	eventually(t, 60*time.Second, "a firing alert for "+label.Service+" in the gate collector's alert output", func() bool {
+		for _, a := range alertSignals(t, top.gateAlerts) {
+			if a.Resource["service.name"] == label.Service && a.Attrs["alert.state"] == "firing" && a.Attrs["deployment.id"] == label.DeploymentID {
+				return true
+			}
+		}
+		return false
+	})
 }
