@@ -158,6 +158,7 @@ func (p *deploymentProcessor) start(ctx context.Context, host component.Host) er
 		if p.health != nil {
 			p.store.restoreHealth(ctx, p.health, p.now())
 		}
+		p.store.restoreSignals(ctx, p.signals)
 	}
 	err := errors.Join(
 		p.telemetry.RegisterProcessorDeploymentServicesTrackedCallback(func(_ context.Context, o metric.Int64Observer) error {
@@ -207,6 +208,7 @@ func (p *deploymentProcessor) shutdown(ctx context.Context) error {
 	if p.health != nil {
 		err = errors.Join(err, p.store.saveHealth(ctx, p.health, p.now(), true))
 	}
+	err = errors.Join(err, p.store.saveSignals(ctx, p.signals))
 	err = errors.Join(err, p.store.close(ctx))
 	p.store = nil
 	return err
@@ -244,6 +246,9 @@ func (p *deploymentProcessor) loop(ctx context.Context) {
 				if err := p.store.saveHealth(ctx, p.health, p.now(), false); err != nil {
 					p.logger.Warn("Cannot save health state", zap.Error(err))
 				}
+			}
+			if err := p.store.saveSignals(ctx, p.signals); err != nil {
+				p.logger.Warn("Cannot save KPI and alert state", zap.Error(err))
 			}
 		}
 	}

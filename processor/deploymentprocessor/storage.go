@@ -3,6 +3,7 @@ package deploymentprocessor // import "github.com/deploylens/deploylens/processo
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -136,4 +137,43 @@ func (s *stateStore) saveHealth(ctx context.Context, engine *health.Engine, now 
 
 func (s *stateStore) close(ctx context.Context) error {
 	return s.client.Close(ctx)
+}
+
+// Storage keys of the KPI book and the remembered alerts.
+const (
+	kpiKey    = "kpi"
+	alertsKey = "alerts"
+)
+
+// restoreSignals loads the saved KPI book and alerts; like the tracker's,
+// missing or unusable state starts empty.
+func (s *stateStore) restoreSignals(ctx context.Context, sig *signals) {
+	for key, restore := range map[string]func([]byte) error{kpiKey: sig.book.Restore, alertsKey: sig.alerts.Restore} {
+		data, err := s.client.Get(ctx, key)
+		if err != nil {
+			s.logger.Warn("Cannot read saved state; starting empty", zap.String("key", key), zap.Error(err))
+			continue
+		}
+		if data == nil {
+			continue
+		}
+		if err := restore(data); err != nil {
+			s.logger.Warn("Cannot decode saved state; starting empty", zap.String("key", key), zap.Error(err))
+		}
+	}
+}
+
+// saveSignals writes the KPI book and the remembered alerts (both small).
+func (s *stateStore) saveSignals(ctx context.Context, sig *signals) error {
+	var errs []error
+	for key, snapshot := range map[string]func() ([]byte, error){kpiKey: sig.book.Snapshot, alertsKey: sig.alerts.Snapshot} {
+		data, err := snapshot()
+		if err == nil {
+			err = s.client.Set(ctx, key, data)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("saving %s state: %w", key, err))
+		}
+	}
+	return errors.Join(errs...)
 }

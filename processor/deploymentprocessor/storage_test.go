@@ -18,6 +18,8 @@ import (
 	"go.opentelemetry.io/collector/processor/processortest"
 
 	"github.com/deploylens/deploylens/internal/deployevent"
+	"github.com/deploylens/deploylens/processor/deploymentprocessor/internal/alerts"
+	"github.com/deploylens/deploylens/processor/deploymentprocessor/internal/kpi"
 	"github.com/deploylens/deploylens/processor/deploymentprocessor/internal/metadata"
 )
 
@@ -266,4 +268,41 @@ func TestSaveErrorIsReportedAtShutdown(t *testing.T) {
 	require.NoError(t, ps.metrics.Shutdown(context.Background()))
 	assert.ErrorContains(t, ps.logs.Shutdown(context.Background()), "disk full")
 	assert.Equal(t, 1, store.closed, "the client is closed anyway")
+}
+
+// TestRestartKeepsKPIsAndAlerts: the KPI book (its counters' start time
+// included) and a firing alert survive a restart: the alert is not fired
+// again, and the counters carry on.
+func TestRestartKeepsKPIsAndAlerts(t *testing.T) {
+	store := newMemStorage()
+	host := hostWith(store)
+	ps := newPipelines(t, pipelineOptions{edit: withStorage(time.Hour), host: host})
+	ps.clock.Set(t0.Add(time.Minute))
+	ps.consumeEvents(t, deployEvent("rollout-1", deployevent.StateStarted, time.Minute))
+	ps.clock.Set(t0.Add(5 * time.Minute))
+	ps.consumeEvents(t, deployEvent("rollout-1", deployevent.StateFailed, 5*time.Minute))
+	key := kpi.Key(checkoutKey())
+	before, ok := ps.proc.signals.book.Values(key, ps.clock.Now())
+	require.True(t, ok)
+	actx := alerts.Context{Key: alerts.Key(checkoutKey()), DeploymentID: "rollout-1"}
+	fired := ps.proc.signals.alerts.Evaluate(actx, []alerts.Condition{{Name: alerts.DeploymentFailed, Severity: "warning", Active: true}}, ps.clock.Now())
+	require.Len(t, fired, 1)
+	ps.shutdown(t)
+	assert.Equal(t, 1, store.setCountOf(kpiKey))
+	assert.Equal(t, 1, store.setCountOf(alertsKey))
+
+	ps = newPipelines(t, pipelineOptions{edit: withStorage(time.Hour), host: host})
+	ps.clock.Set(t0.Add(5*time.Minute + 30*time.Second))
+	after, ok := ps.proc.signals.book.Values(key, ps.clock.Now())
+	require.True(t, ok, "KPI book restored")
+	assert.Equal(t, before.Counts, after.Counts)
+	assert.Equal(t, [4]int64{0, 1, 0, 0}, after.Counts)
+	assert.True(t, before.StartTime.Equal(after.StartTime), "the counters keep their start time")
+	assert.InDelta(t, 240, after.Duration, 1e-9)
+	require.Len(t, ps.proc.signals.alerts.Firing(alerts.Key(checkoutKey())), 1, "the firing alert is remembered")
+	cond := []alerts.Condition{{Name: alerts.DeploymentFailed, Severity: "warning", Active: true}}
+	assert.Empty(t, ps.proc.signals.alerts.Evaluate(actx, cond, ps.clock.Now()), "not fired again after the restart")
+	resent := ps.proc.signals.alerts.Evaluate(actx, cond, t0.Add(6*time.Minute))
+	require.Len(t, resent, 1, "re-sent when due")
+	assert.Equal(t, fired[0].StartedAt, resent[0].StartedAt, "a re-send of the same alert")
 }

@@ -10,6 +10,7 @@ package alerts // import "github.com/deploylens/deploylens/processor/deploymentp
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"math"
 	"sort"
@@ -429,4 +430,44 @@ func putNum(m pcommon.Map, k string, v float64) {
 	if isNum(v) {
 		m.PutDouble(k, v)
 	}
+}
+
+// persistedAlert is one remembered alert in a snapshot.
+type persistedAlert struct {
+	Signal   Signal    `json:"signal"`
+	LastSent time.Time `json:"last_sent"`
+	Firing   bool      `json:"firing"`
+}
+
+// Snapshot encodes the remembered alerts for a storage extension, so a
+// restart neither re-fires nor forgets a firing alert.
+func (e *Engine) Snapshot() ([]byte, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := make([]persistedAlert, 0, len(e.alerts))
+	for _, st := range e.alerts {
+		sig := st.signal
+		// Evidence may hold NaN (JSON has none); the next evaluation refreshes it.
+		sig.Evidence = nil
+		out = append(out, persistedAlert{Signal: sig, LastSent: st.lastSent, Firing: st.firing})
+	}
+	return json.Marshal(out)
+}
+
+// Restore replaces the remembered alerts with a snapshot's.
+func (e *Engine) Restore(data []byte) error {
+	var in []persistedAlert
+	if err := json.Unmarshal(data, &in); err != nil {
+		return err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.alerts = make(map[string]*alertState, len(in))
+	for _, a := range in {
+		if len(e.alerts) >= e.cfg.MaxAlerts {
+			break
+		}
+		e.alerts[a.Signal.Fingerprint] = &alertState{signal: a.Signal, lastSent: a.LastSent, firing: a.Firing}
+	}
+	return nil
 }

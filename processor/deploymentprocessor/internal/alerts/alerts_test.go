@@ -1,6 +1,7 @@
 package alerts
 
 import (
+	"math"
 	"testing"
 	"time"
 
@@ -174,4 +175,27 @@ func TestRuleValidation(t *testing.T) {
 	}
 	_, err := NewRules([]Rule{{Name: "r", Expr: "x > 1"}, {Name: "r", Expr: "y > 1"}})
 	assert.ErrorContains(t, err, `rule "r": defined twice`)
+}
+
+// TestRestart: a firing alert survives a snapshot and restore: it is not
+// fired again, keeps its start, and resolves when its condition stops.
+func TestRestart(t *testing.T) {
+	e := New(Config{ResendInterval: time.Minute})
+	withNaN := regression(true)
+	withNaN.Evidence = &Evidence{Indicator: "error_ratio", Observed: 0.04, Lower: math.NaN(), Upper: math.NaN(), Unit: "ratio"}
+	fired := e.Evaluate(ctx, []Condition{withNaN}, t0)[0]
+	data, err := e.Snapshot()
+	require.NoError(t, err)
+
+	restarted := New(Config{ResendInterval: time.Minute})
+	require.NoError(t, restarted.Restore(data))
+	assert.Empty(t, restarted.Evaluate(ctx, []Condition{regression(true)}, t0.Add(10*time.Second)), "not fired again")
+	resent := restarted.Evaluate(ctx, []Condition{regression(true)}, t0.Add(time.Minute))
+	require.Len(t, resent, 1)
+	assert.Equal(t, fired.StartedAt, resent[0].StartedAt)
+	assert.Equal(t, fired.Fingerprint, resent[0].Fingerprint)
+	resolved := restarted.Evaluate(ctx, []Condition{regression(false)}, t0.Add(2*time.Minute))
+	require.Len(t, resolved, 1)
+	assert.Equal(t, deployevent.AlertResolved, resolved[0].State)
+	assert.Error(t, restarted.Restore([]byte("[")))
 }
