@@ -1,0 +1,42 @@
+package emit
+
+import (
+	"flag"
+	"path/filepath"
+	"testing"
+
+	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/golden"
+	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/pdatatest/pmetrictest"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/processor/processortest"
+
+	"github.com/deploylens/deploylens/internal/deployevent"
+	"github.com/deploylens/deploylens/processor/deploymentprocessor/internal/kpi"
+	"github.com/deploylens/deploylens/processor/deploymentprocessor/internal/metadata"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files in testdata/")
+
+// TestMetricsGolden pins one emission for a fixed snapshot and KPI book:
+// every name, unit, type, temporality and attribute the processor writes.
+func TestMetricsGolden(t *testing.T) {
+	m := NewMetrics(processortest.NewNopSettings(metadata.Type), metadata.NewDefaultMetricsBuilderConfig())
+	values := kpi.Values{StartTime: counted, Counts: [4]int64{7, 1, 2, 0}, Duration: 600, DurationOutcome: kpi.RolledBack, HasDuration: true,
+		Interval: 86400, HasInterval: true, LeadTime: 4800, HasLeadTime: true, ChangeFailureRatio: 0.3, HasChangeFailureRatio: true,
+		RecoveryTime: 720, HasRecoveryTime: true, DetectionTime: 180, HasDetectionTime: true}
+	m.Append(Service{Key: key, Phase: deployevent.PhaseDuring, Snapshot: unhealthySnapshot(), KPI: values, HasKPI: true}, ts)
+	actual := m.Emit()
+	path := filepath.Join("testdata", "metrics_expected.yaml")
+	if *update {
+		require.NoError(t, golden.WriteMetrics(t, path, actual))
+	}
+	expected, err := golden.ReadMetrics(path)
+	require.NoError(t, err)
+	// The golden writer normalises timestamps; the counter's start is checked below.
+	require.NoError(t, pmetrictest.CompareMetrics(expected, actual, pmetrictest.IgnoreStartTimestamp(), pmetrictest.IgnoreTimestamp(),
+		pmetrictest.IgnoreMetricsOrder(), pmetrictest.IgnoreMetricDataPointsOrder()))
+	counts := points(t, actual, "deployment.count")
+	for _, c := range counts {
+		require.Equal(t, counted, c["start"])
+	}
+}
