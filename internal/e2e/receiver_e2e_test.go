@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -188,4 +189,11 @@ service:
 		assert.Equal(t, http.StatusNotFound, resp.StatusCode)
 		c.Stop()
 	}
+}
+
+// TestE2EDefaultConfigIsValid: the config `make run` starts is valid for the
+// built distribution (validated, not started: its ports are fixed).
+func TestE2EDefaultConfigIsValid(t *testing.T) {
+	out, err := exec.Command(binaryPath(t), "validate", "--config", filepath.Join(repoRoot(t), "deploy", "default-config.yaml")).CombinedOutput()
+	require.NoError(t, err, "%s", out)
 }
