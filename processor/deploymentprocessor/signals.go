@@ -188,6 +188,7 @@ func (p *deploymentProcessor) emitSignals(ctx context.Context, now time.Time) {
 		state, tracked := p.tracker.Service(tracker.Key(key), now)
 		if !tracked {
 			s.book.Forget(kpi.Key(key))
+			s.rules.Forget(alerts.Key(key))
 			delete(s.steadySent, key)
 			p.appendAlerts(&logs, s.alerts.ResolveService(alerts.Key(key), now))
 			continue

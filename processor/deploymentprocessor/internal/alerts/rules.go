@@ -128,7 +128,14 @@ func (r *Rule) appliesIn(phase string) bool {
 // condition has held per service.
 type Rules struct {
 	rules []Rule
-	since map[string]time.Time // fingerprint → when the condition began to hold
+	// since is when each rule's condition began to hold, per service: bounded
+	// by services × rules, and dropped with the service (Forget).
+	since map[pendingKey]time.Time
+}
+
+type pendingKey struct {
+	key  Key
+	rule int
 }
 
 // NewRules compiles the rules; the error names the first bad rule.
@@ -145,7 +152,7 @@ func NewRules(rules []Rule) (*Rules, error) {
 		seen[r.Name] = true
 		out[i] = r
 	}
-	return &Rules{rules: out, since: map[string]time.Time{}}, nil
+	return &Rules{rules: out, since: map[pendingKey]time.Time{}}, nil
 }
 
 // Conditions returns one condition per rule for a service whose indicators
@@ -156,19 +163,19 @@ func (rs *Rules) Conditions(ctx Context, values map[string]Evidence, now time.Ti
 	out := make([]Condition, 0, len(rs.rules))
 	for i := range rs.rules {
 		r := &rs.rules[i]
-		fp := Fingerprint(ctx, r.Name, r.Indicator)
+		pk := pendingKey{key: ctx.Key, rule: i}
 		ev, ok := values[r.Indicator]
 		holds := ok && r.appliesIn(ctx.Phase) && isNum(ev.Observed) && ops[r.Op](ev.Observed, r.Threshold)
 		active := false
 		if holds {
-			start, pending := rs.since[fp]
+			start, pending := rs.since[pk]
 			if !pending {
 				start = now
-				rs.since[fp] = now
+				rs.since[pk] = now
 			}
 			active = now.Sub(start) >= r.For
 		} else {
-			delete(rs.since, fp)
+			delete(rs.since, pk)
 		}
 		var evidence *Evidence
 		if ok {
@@ -183,8 +190,8 @@ func (rs *Rules) Conditions(ctx Context, values map[string]Evidence, now time.Ti
 }
 
 // Forget drops the pending state of a service's rules (it left tracking).
-func (rs *Rules) Forget(ctx Context) {
+func (rs *Rules) Forget(key Key) {
 	for i := range rs.rules {
-		delete(rs.since, Fingerprint(ctx, rs.rules[i].Name, rs.rules[i].Indicator))
+		delete(rs.since, pendingKey{key: key, rule: i})
 	}
 }
