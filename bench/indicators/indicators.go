@@ -6,19 +6,15 @@ package indicators // import "github.com/deploylens/deploylens/bench/indicators"
 
 import (
 	"context"
-	"fmt"
 	"testing"
 	"time"
 
 	"github.com/open-telemetry/opentelemetry-collector-contrib/connector/spanmetricsconnector"
-	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/connector/connectortest"
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
-	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/ptrace"
-	"go.opentelemetry.io/collector/processor/processortest"
 
 	"github.com/deploylens/deploylens/bench/tagging"
 	"github.com/deploylens/deploylens/internal/deployevent"
@@ -33,8 +29,6 @@ const SpansPerBatch = tagging.SpansPerBatch
 // step is how far each batch moves in time: every five batches each service
 // closes an evaluation interval (10 s), so baseline updates are in the cost.
 const step = 2 * time.Second
-
-var deployment = component.MustNewType("deployment")
 
 // Contender is one way of turning spans into indicators.
 type Contender struct {
@@ -115,47 +109,11 @@ func Deployment() (Contender, error) {
 	cfg := factory.CreateDefaultConfig().(*deploymentprocessor.Config)
 	cfg.Tagging.Traces.Attributes = []string{}
 	cfg.Inference.Enabled = false
-	set := processortest.NewNopSettings(deployment)
-	ctx := context.Background()
-	logs, err := factory.CreateLogs(ctx, set, cfg, consumertest.NewNop())
+	consume, closeFn, err := tagging.StartProcessor(cfg, tagging.DeploymentsStarted(tagging.Resources/4, deployevent.StrategyRolling))
 	if err != nil {
 		return Contender{}, err
 	}
-	traces, err := factory.CreateTraces(ctx, set, cfg, consumertest.NewNop())
-	if err != nil {
-		return Contender{}, err
-	}
-	host := componenttest.NewNopHost()
-	for _, c := range []component.Component{logs, traces} {
-		if err = c.Start(ctx, host); err != nil {
-			return Contender{}, err
-		}
-	}
-	if err = logs.ConsumeLogs(ctx, deploymentsStarted()); err != nil {
-		return Contender{}, err
-	}
-	return Contender{
-		Name:    "deployment (health indicators, tagging off)",
-		consume: traces.ConsumeTraces,
-		close: func() {
-			_ = traces.Shutdown(ctx)
-			_ = logs.Shutdown(ctx)
-		},
-	}, nil
-}
-
-func deploymentsStarted() plog.Logs {
-	logs := plog.NewLogs()
-	for s := 0; s < tagging.Resources/4; s++ {
-		e := deployevent.Event{
-			Service: fmt.Sprintf("service-%d", s), Namespace: "shop", Environment: "production",
-			Version: "1.4.2", PreviousVersion: "1.4.1", ID: fmt.Sprintf("deploy-%d", s),
-			State: deployevent.StateStarted, Strategy: deployevent.StrategyRolling, Source: deployevent.SourceGeneric,
-			Timestamp: time.Now(),
-		}
-		e.AppendTo(logs, time.Now())
-	}
-	return logs
+	return Contender{Name: "deployment (health indicators, tagging off)", consume: consume, close: closeFn}, nil
 }
 
 // SpanMetrics is contrib's spanmetricsconnector with its default

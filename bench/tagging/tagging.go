@@ -131,43 +131,55 @@ func Deployment(level string) (Contender, error) {
 	cfg.Inference.Enabled = false
 	// Tagging alone: the health engine is benchmarked against spanmetrics (package indicators).
 	cfg.Health.Enabled = false
+	// Half the services are mid-deployment, 1.4.1 → 1.4.2, so both cohorts tag.
+	consume, closeFn, err := StartProcessor(cfg, DeploymentsStarted(deployingCount, deployevent.StrategyCanary))
+	if err != nil {
+		return Contender{}, err
+	}
+	return Contender{Name: "deployment (phase+cohort, " + level + " level)", consume: consume, close: closeFn}, nil
+}
+
+// StartProcessor creates the deployment processor's logs and traces pipelines
+// for cfg (one shared instance), starts them and passes events through the
+// logs pipeline. It returns the traces pipeline's consumer and what stops both.
+func StartProcessor(cfg *deploymentprocessor.Config, events plog.Logs) (func(context.Context, ptrace.Traces) error, func(), error) {
+	factory := deploymentprocessor.NewFactory()
 	set := processortest.NewNopSettings(deployment)
 	ctx := context.Background()
 	logs, err := factory.CreateLogs(ctx, set, cfg, consumertest.NewNop())
 	if err != nil {
-		return Contender{}, err
+		return nil, nil, err
 	}
 	traces, err := factory.CreateTraces(ctx, set, cfg, consumertest.NewNop())
 	if err != nil {
-		return Contender{}, err
+		return nil, nil, err
 	}
 	host := componenttest.NewNopHost()
 	for _, c := range []component.Component{logs, traces} {
 		if err = c.Start(ctx, host); err != nil {
-			return Contender{}, err
+			return nil, nil, err
 		}
 	}
-	// Half the services are mid-deployment, 1.4.1 → 1.4.2, so both cohorts tag.
-	if err = logs.ConsumeLogs(ctx, deploymentsStarted()); err != nil {
-		return Contender{}, err
+	closeFn := func() {
+		_ = traces.Shutdown(ctx)
+		_ = logs.Shutdown(ctx)
 	}
-	return Contender{
-		Name:    "deployment (phase+cohort, " + level + " level)",
-		consume: traces.ConsumeTraces,
-		close: func() {
-			_ = traces.Shutdown(ctx)
-			_ = logs.Shutdown(ctx)
-		},
-	}, nil
+	if err = logs.ConsumeLogs(ctx, events); err != nil {
+		closeFn()
+		return nil, nil, err
+	}
+	return traces.ConsumeTraces, closeFn, nil
 }
 
-func deploymentsStarted() plog.Logs {
+// DeploymentsStarted is a started event (1.4.1 → 1.4.2) for each of the
+// batch's first n services.
+func DeploymentsStarted(n int, strategy deployevent.Strategy) plog.Logs {
 	logs := plog.NewLogs()
-	for s := 0; s < deployingCount; s++ {
+	for s := 0; s < n; s++ {
 		e := deployevent.Event{
 			Service: fmt.Sprintf("service-%d", s), Namespace: "shop", Environment: "production",
 			Version: "1.4.2", PreviousVersion: "1.4.1", ID: fmt.Sprintf("deploy-%d", s),
-			State: deployevent.StateStarted, Strategy: deployevent.StrategyCanary, Source: deployevent.SourceGeneric,
+			State: deployevent.StateStarted, Strategy: strategy, Source: deployevent.SourceGeneric,
 			Timestamp: time.Now(),
 		}
 		e.AppendTo(logs, time.Now())

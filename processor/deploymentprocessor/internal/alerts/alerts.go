@@ -155,13 +155,13 @@ func (e *Engine) Evaluate(ctx Context, conds []Condition, now time.Time) []Signa
 			e.alerts[fp] = st
 			out = append(out, st.signal)
 		case c.Active:
-			// Still firing: refresh the evidence, re-send when due.
+			// Still firing: refresh the evidence, re-send (with a fresh body) when due.
 			st.signal.Context, st.signal.Evidence, st.signal.Severity = ctx, c.Evidence, c.Severity
 			st.signal.Recommendation = c.Recommendation
-			st.signal.Body = body(&st.signal, c.Detail)
 			if now.Sub(st.lastSent) >= e.cfg.ResendInterval {
 				st.lastSent = now
 				st.signal.Time = now
+				st.signal.Body = body(&st.signal, c.Detail)
 				out = append(out, st.signal)
 			}
 		case known && st.firing:

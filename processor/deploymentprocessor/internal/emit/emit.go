@@ -100,7 +100,7 @@ func (m *Metrics) health(now pcommon.Timestamp, phase metadata.AttributeDeployme
 	m.mb.RecordDeploymentHealthScoreDataPoint(now, finite(h.Score, 100), phase, cohort, verdictAttr(h.Verdict), recommendationAttr(h.Recommendation))
 	for _, d := range h.Dimensions {
 		if d.Judged {
-			if dim, ok := dimensionAttr(string(d.Dimension)); ok {
+			if dim, ok := metadata.MapAttributeHealthDimension[string(d.Dimension)]; ok {
 				m.mb.RecordDeploymentHealthDimensionScoreDataPoint(now, d.Score, phase, cohort, dim)
 			}
 		}
@@ -272,73 +272,33 @@ func finite(v, fallback float64) float64 {
 	return fallback
 }
 
+// lookup maps a value to its generated attribute enum (mdatagen's
+// MapAttribute… tables), with a fallback for values outside the enum.
+func lookup[T any](m map[string]T, value string, fallback T) T {
+	if v, ok := m[value]; ok {
+		return v
+	}
+	return fallback
+}
+
 func phaseAttr(p deployevent.Phase) metadata.AttributeDeploymentPhase {
-	switch p {
-	case deployevent.PhasePre:
-		return metadata.AttributeDeploymentPhasePre
-	case deployevent.PhaseDuring:
-		return metadata.AttributeDeploymentPhaseDuring
-	case deployevent.PhasePost:
-		return metadata.AttributeDeploymentPhasePost
-	}
-	return metadata.AttributeDeploymentPhaseSteady
+	return lookup(metadata.MapAttributeDeploymentPhase, string(p), metadata.AttributeDeploymentPhaseSteady)
 }
 
+// cohortAttr is empty for the service as a whole.
 func cohortAttr(c deployevent.Cohort) metadata.AttributeDeploymentCohort {
-	switch c {
-	case deployevent.CohortBaseline:
-		return metadata.AttributeDeploymentCohortBaseline
-	case deployevent.CohortCanary:
-		return metadata.AttributeDeploymentCohortCanary
-	}
-	return 0
+	return lookup(metadata.MapAttributeDeploymentCohort, string(c), 0)
 }
 
+// statusAttr: a superseded deployment counts as cancelled.
 func statusAttr(o kpi.Outcome) metadata.AttributeDeploymentStatus {
-	switch o {
-	case kpi.Succeeded:
-		return metadata.AttributeDeploymentStatusSucceeded
-	case kpi.Failed:
-		return metadata.AttributeDeploymentStatusFailed
-	case kpi.RolledBack:
-		return metadata.AttributeDeploymentStatusRolledBack
-	}
-	return metadata.AttributeDeploymentStatusCancelled
+	return lookup(metadata.MapAttributeDeploymentStatus, string(o), metadata.AttributeDeploymentStatusCancelled)
 }
 
 func verdictAttr(v deployevent.Verdict) metadata.AttributeHealthVerdict {
-	switch v {
-	case deployevent.VerdictHealthy:
-		return metadata.AttributeHealthVerdictHealthy
-	case deployevent.VerdictDegraded:
-		return metadata.AttributeHealthVerdictDegraded
-	case deployevent.VerdictUnhealthy:
-		return metadata.AttributeHealthVerdictUnhealthy
-	}
-	return metadata.AttributeHealthVerdictInconclusive
+	return lookup(metadata.MapAttributeHealthVerdict, string(v), metadata.AttributeHealthVerdictInconclusive)
 }
 
 func recommendationAttr(r deployevent.Recommendation) metadata.AttributeHealthRecommendation {
-	switch r {
-	case deployevent.RecommendInvestigate:
-		return metadata.AttributeHealthRecommendationInvestigate
-	case deployevent.RecommendHold:
-		return metadata.AttributeHealthRecommendationHold
-	case deployevent.RecommendRollback:
-		return metadata.AttributeHealthRecommendationRollback
-	}
-	return metadata.AttributeHealthRecommendationNone
-}
-
-func dimensionAttr(d string) (metadata.AttributeHealthDimension, bool) {
-	for _, a := range []metadata.AttributeHealthDimension{
-		metadata.AttributeHealthDimensionErrors, metadata.AttributeHealthDimensionLatency,
-		metadata.AttributeHealthDimensionThroughput, metadata.AttributeHealthDimensionSaturation,
-		metadata.AttributeHealthDimensionBusiness, metadata.AttributeHealthDimensionLogs,
-	} {
-		if a.String() == d {
-			return a, true
-		}
-	}
-	return 0, false
+	return lookup(metadata.MapAttributeHealthRecommendation, string(r), metadata.AttributeHealthRecommendationNone)
 }
