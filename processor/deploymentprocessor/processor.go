@@ -176,6 +176,7 @@ func (p *deploymentProcessor) start(ctx context.Context, host component.Host) er
 	if p.health != nil {
 		err = errors.Join(err, p.registerHealthTelemetry())
 	}
+	err = errors.Join(err, p.registerSignalsTelemetry())
 	if err != nil {
 		p.logger.Warn("Cannot register deployment gauges", zap.Error(err))
 	}

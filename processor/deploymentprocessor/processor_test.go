@@ -20,6 +20,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata/metricdatatest"
 
 	"github.com/deploylens/deploylens/internal/deployevent"
+	"github.com/deploylens/deploylens/processor/deploymentprocessor/internal/alerts"
 	"github.com/deploylens/deploylens/processor/deploymentprocessor/internal/metadata"
 	"github.com/deploylens/deploylens/processor/deploymentprocessor/internal/metadatatest"
 	"github.com/deploylens/deploylens/processor/deploymentprocessor/internal/tracker"
@@ -346,4 +347,24 @@ func TestPipelinesConcurrently(t *testing.T) {
 	}()
 	wg.Wait()
 	assert.Len(t, ps.tracesSink.AllTraces(), 100)
+}
+
+// TestSelfTelemetrySignalsState: the KPI book's and the alert memory's sizes
+// and drops are reported.
+func TestSelfTelemetrySignalsState(t *testing.T) {
+	tel := componenttest.NewTelemetry()
+	t.Cleanup(func() { require.NoError(t, tel.Shutdown(context.Background())) })
+	set := metadatatest.NewSettings(tel)
+	set.ID = component.NewID(metadata.Type)
+	ps := newPipelines(t, pipelineOptions{set: &set, edit: func(c *Config) { c.MaxServices = 1 }})
+	ps.consumeEvents(t, deployEvent("rollout-1", deployevent.StateStarted, 0))
+	for i, name := range []string{"a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k"} {
+		ps.proc.signals.alerts.Evaluate(alerts.Context{Key: alerts.Key(checkoutKey())},
+			[]alerts.Condition{{Name: name, Severity: "warning", Active: true}}, t0.Add(time.Duration(i)*time.Second))
+	}
+	// Starting the pipelines registered the callbacks; MaxAlerts is 10 × max_services.
+	metadatatest.AssertEqualProcessorDeploymentKpiServices(t, tel, []metricdata.DataPoint[int64]{{Value: 1}}, metricdatatest.IgnoreTimestamp())
+	metadatatest.AssertEqualProcessorDeploymentKpiEvicted(t, tel, []metricdata.DataPoint[int64]{{Value: 0}}, metricdatatest.IgnoreTimestamp())
+	metadatatest.AssertEqualProcessorDeploymentAlertsRemembered(t, tel, []metricdata.DataPoint[int64]{{Value: 10}}, metricdatatest.IgnoreTimestamp())
+	metadatatest.AssertEqualProcessorDeploymentAlertsDropped(t, tel, []metricdata.DataPoint[int64]{{Value: 1}}, metricdatatest.IgnoreTimestamp())
 }

@@ -10,6 +10,7 @@ import (
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/processor"
+	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
 
 	"github.com/deploylens/deploylens/internal/deployevent"
@@ -275,4 +276,28 @@ func (p *deploymentProcessor) appendAlerts(logs *plog.Logs, out []alerts.Signal)
 	for i := range out {
 		out[i].AppendTo(*logs)
 	}
+}
+
+// registerSignalsTelemetry reports the size and drops of the KPI book and
+// the alert memory, both bounded by max_services.
+func (p *deploymentProcessor) registerSignalsTelemetry() error {
+	s := p.signals
+	return errors.Join(
+		p.telemetry.RegisterProcessorDeploymentKpiServicesCallback(func(_ context.Context, o metric.Int64Observer) error {
+			o.Observe(int64(s.book.Len()))
+			return nil
+		}),
+		p.telemetry.RegisterProcessorDeploymentKpiEvictedCallback(func(_ context.Context, o metric.Int64Observer) error {
+			o.Observe(s.book.Evicted())
+			return nil
+		}),
+		p.telemetry.RegisterProcessorDeploymentAlertsRememberedCallback(func(_ context.Context, o metric.Int64Observer) error {
+			o.Observe(int64(s.alerts.Len()))
+			return nil
+		}),
+		p.telemetry.RegisterProcessorDeploymentAlertsDroppedCallback(func(_ context.Context, o metric.Int64Observer) error {
+			o.Observe(s.alerts.Dropped())
+			return nil
+		}),
+	)
 }

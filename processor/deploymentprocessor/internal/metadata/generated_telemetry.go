@@ -28,6 +28,8 @@ type TelemetryBuilder struct {
 	meter                                 metric.Meter
 	mu                                    sync.Mutex
 	registrations                         []metric.Registration
+	ProcessorDeploymentAlertsDropped      metric.Int64ObservableCounter
+	ProcessorDeploymentAlertsRemembered   metric.Int64ObservableGauge
 	ProcessorDeploymentDataTagged         metric.Int64Counter
 	ProcessorDeploymentDeploymentsActive  metric.Int64ObservableGauge
 	ProcessorDeploymentDeploymentsStuck   metric.Int64Counter
@@ -38,6 +40,8 @@ type TelemetryBuilder struct {
 	ProcessorDeploymentHealthRefused      metric.Int64ObservableCounter
 	ProcessorDeploymentHealthServices     metric.Int64ObservableGauge
 	ProcessorDeploymentHealthStreams      metric.Int64ObservableGauge
+	ProcessorDeploymentKpiEvicted         metric.Int64ObservableCounter
+	ProcessorDeploymentKpiServices        metric.Int64ObservableGauge
 	ProcessorDeploymentServicesEvicted    metric.Int64Counter
 	ProcessorDeploymentServicesRefused    metric.Int64Counter
 	ProcessorDeploymentServicesTracked    metric.Int64ObservableGauge
@@ -52,6 +56,36 @@ type telemetryBuilderOptionFunc func(mb *TelemetryBuilder)
 
 func (tbof telemetryBuilderOptionFunc) apply(mb *TelemetryBuilder) {
 	tbof(mb)
+}
+
+// RegisterProcessorDeploymentAlertsDroppedCallback sets callback for observable ProcessorDeploymentAlertsDropped metric.
+func (builder *TelemetryBuilder) RegisterProcessorDeploymentAlertsDroppedCallback(cb metric.Int64Callback) error {
+	reg, err := builder.meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
+		cb(ctx, &observerInt64{inst: builder.ProcessorDeploymentAlertsDropped, obs: o})
+		return nil
+	}, builder.ProcessorDeploymentAlertsDropped)
+	if err != nil {
+		return err
+	}
+	builder.mu.Lock()
+	defer builder.mu.Unlock()
+	builder.registrations = append(builder.registrations, reg)
+	return nil
+}
+
+// RegisterProcessorDeploymentAlertsRememberedCallback sets callback for observable ProcessorDeploymentAlertsRemembered metric.
+func (builder *TelemetryBuilder) RegisterProcessorDeploymentAlertsRememberedCallback(cb metric.Int64Callback) error {
+	reg, err := builder.meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
+		cb(ctx, &observerInt64{inst: builder.ProcessorDeploymentAlertsRemembered, obs: o})
+		return nil
+	}, builder.ProcessorDeploymentAlertsRemembered)
+	if err != nil {
+		return err
+	}
+	builder.mu.Lock()
+	defer builder.mu.Unlock()
+	builder.registrations = append(builder.registrations, reg)
+	return nil
 }
 
 // RegisterProcessorDeploymentDeploymentsActiveCallback sets callback for observable ProcessorDeploymentDeploymentsActive metric.
@@ -129,6 +163,36 @@ func (builder *TelemetryBuilder) RegisterProcessorDeploymentHealthStreamsCallbac
 	return nil
 }
 
+// RegisterProcessorDeploymentKpiEvictedCallback sets callback for observable ProcessorDeploymentKpiEvicted metric.
+func (builder *TelemetryBuilder) RegisterProcessorDeploymentKpiEvictedCallback(cb metric.Int64Callback) error {
+	reg, err := builder.meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
+		cb(ctx, &observerInt64{inst: builder.ProcessorDeploymentKpiEvicted, obs: o})
+		return nil
+	}, builder.ProcessorDeploymentKpiEvicted)
+	if err != nil {
+		return err
+	}
+	builder.mu.Lock()
+	defer builder.mu.Unlock()
+	builder.registrations = append(builder.registrations, reg)
+	return nil
+}
+
+// RegisterProcessorDeploymentKpiServicesCallback sets callback for observable ProcessorDeploymentKpiServices metric.
+func (builder *TelemetryBuilder) RegisterProcessorDeploymentKpiServicesCallback(cb metric.Int64Callback) error {
+	reg, err := builder.meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
+		cb(ctx, &observerInt64{inst: builder.ProcessorDeploymentKpiServices, obs: o})
+		return nil
+	}, builder.ProcessorDeploymentKpiServices)
+	if err != nil {
+		return err
+	}
+	builder.mu.Lock()
+	defer builder.mu.Unlock()
+	builder.registrations = append(builder.registrations, reg)
+	return nil
+}
+
 // RegisterProcessorDeploymentServicesTrackedCallback sets callback for observable ProcessorDeploymentServicesTracked metric.
 func (builder *TelemetryBuilder) RegisterProcessorDeploymentServicesTrackedCallback(cb metric.Int64Callback) error {
 	reg, err := builder.meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
@@ -172,6 +236,18 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	}
 	builder.meter = Meter(settings)
 	var err, errs error
+	builder.ProcessorDeploymentAlertsDropped, err = builder.meter.Int64ObservableCounter(
+		"otelcol_processor_deployment_alerts_dropped",
+		metric.WithDescription("Firing alerts not remembered (nor sent) because 10 × max_services alerts were already firing. [Alpha]"),
+		metric.WithUnit("{alert}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorDeploymentAlertsRemembered, err = builder.meter.Int64ObservableGauge(
+		"otelcol_processor_deployment_alerts_remembered",
+		metric.WithDescription("Alerts remembered for deduplication and re-sending (firing, or resolved within the last hour). [Alpha]"),
+		metric.WithUnit("{alert}"),
+	)
+	errs = errors.Join(errs, err)
 	builder.ProcessorDeploymentDataTagged, err = builder.meter.Int64Counter(
 		"otelcol_processor_deployment_data_tagged",
 		metric.WithDescription("Spans, data points and log records that left the processor with at least one deployment attribute written. [Alpha]"),
@@ -230,6 +306,18 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		"otelcol_processor_deployment_health_streams",
 		metric.WithDescription("Cumulative metric streams remembered to turn cumulative points into increases. [Alpha]"),
 		metric.WithUnit("{stream}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorDeploymentKpiEvicted, err = builder.meter.Int64ObservableCounter(
+		"otelcol_processor_deployment_kpi_evicted",
+		metric.WithDescription("Services dropped from the KPI book to stay within max_services (least recently updated first). [Alpha]"),
+		metric.WithUnit("{service}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorDeploymentKpiServices, err = builder.meter.Int64ObservableGauge(
+		"otelcol_processor_deployment_kpi_services",
+		metric.WithDescription("Services with a KPI book (deployment counts, DORA figures). [Alpha]"),
+		metric.WithUnit("{service}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.ProcessorDeploymentServicesEvicted, err = builder.meter.Int64Counter(
