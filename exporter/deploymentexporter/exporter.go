@@ -24,9 +24,11 @@ import (
 
 // Metrics the exporter reads (named by the processor's metadata.yaml).
 const (
-	metricHealthScore       = deployevent.AttrHealthScore // deployment.health.score
-	metricIndicatorValue    = "deployment.indicator.value"
-	metricIndicatorBaseline = "deployment.indicator.baseline"
+	metricHealthScore          = deployevent.AttrHealthScore          // deployment.health.score
+	metricHealthVerdict        = deployevent.AttrHealthVerdict        // deployment.health.verdict (a state set)
+	metricHealthRecommendation = deployevent.AttrHealthRecommendation // deployment.health.recommendation (a state set)
+	metricIndicatorValue       = "deployment.indicator.value"
+	metricIndicatorBaseline    = "deployment.indicator.baseline"
 )
 
 // core is what the logs and metrics exporters of one component ID share:
@@ -403,8 +405,9 @@ func (c *core) enqueue(ctx context.Context, out batches) error {
 	return errors.Join(errs...)
 }
 
-// consumeMetrics updates the state from deployment.health.score and
-// deployment.indicator.value/.baseline data points; nothing else is read.
+// consumeMetrics updates the state from deployment.health.score, .verdict
+// and .recommendation and deployment.indicator.value/.baseline data points;
+// nothing else is read.
 func (c *core) consumeMetrics(ctx context.Context, md pmetric.Metrics) error {
 	now := c.now()
 	c.mu.Lock()
@@ -421,7 +424,7 @@ func (c *core) consumeMetrics(ctx context.Context, md pmetric.Metrics) error {
 			for k := 0; k < ms.Len(); k++ {
 				m := ms.At(k)
 				switch m.Name() {
-				case metricHealthScore, metricIndicatorValue, metricIndicatorBaseline:
+				case metricHealthScore, metricHealthVerdict, metricHealthRecommendation, metricIndicatorValue, metricIndicatorBaseline:
 				default:
 					continue
 				}
@@ -468,25 +471,28 @@ func (c *core) applyPoint(name string, res pcommon.Map, dp pmetric.NumberDataPoi
 		at = dp.Timestamp().AsTime()
 	}
 	switch name {
-	case metricHealthScore:
-		verdict := deployevent.Verdict(str(attrs, deployevent.AttrHealthVerdict))
-		if verdict == "" {
-			verdict = deployevent.VerdictInconclusive
+	case metricHealthScore, metricHealthVerdict, metricHealthRecommendation:
+		p := healthPoint{
+			Key:     key,
+			Version: first(attrs, res, deployevent.AttrServiceVersion),
+			Cohort:  str(attrs, deployevent.AttrDeploymentCohort),
+			At:      at,
 		}
-		rec := deployevent.Recommendation(str(attrs, deployevent.AttrHealthRecommendation))
-		if rec == "" {
-			rec = deployevent.RecommendNone
+		switch name {
+		case metricHealthScore:
+			p.Field, p.Score, p.Phase = fieldScore, pointValue(dp), str(attrs, deployevent.AttrDeploymentPhase)
+		case metricHealthVerdict:
+			if pointValue(dp) != 1 {
+				return // a state set: only the current value's point says something
+			}
+			p.Field, p.Verdict = fieldVerdict, deployevent.Verdict(str(attrs, deployevent.AttrHealthVerdict))
+		default:
+			if pointValue(dp) != 1 {
+				return
+			}
+			p.Field, p.Recommendation = fieldRecommendation, deployevent.Recommendation(str(attrs, deployevent.AttrHealthRecommendation))
 		}
-		c.st.applyHealth(&healthPoint{
-			Key:            key,
-			Version:        first(attrs, res, deployevent.AttrServiceVersion),
-			Score:          pointValue(dp),
-			Verdict:        verdict,
-			Recommendation: rec,
-			Phase:          str(attrs, deployevent.AttrDeploymentPhase),
-			Cohort:         str(attrs, deployevent.AttrDeploymentCohort),
-			At:             at,
-		}, now)
+		c.st.applyHealth(&p, now)
 	case metricIndicatorValue, metricIndicatorBaseline:
 		if cohort := str(attrs, deployevent.AttrDeploymentCohort); cohort == string(deployevent.CohortBaseline) {
 			return

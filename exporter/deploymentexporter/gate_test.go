@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"math"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -377,4 +378,29 @@ func TestGateAuth(t *testing.T) {
 	require.NoError(t, err)
 	_ = resp.Body.Close()
 	assert.Equal(t, http.StatusOK, resp.StatusCode)
+}
+
+// A score is a judgement: while the processor judges nothing it writes no
+// score, and the gate shows none rather than the last one or a 0.
+func TestGateShowsNoScoreWhileNothingIsJudged(t *testing.T) {
+	f := newGateFixture(t, nil, nil)
+	f.deploy()
+	f.clock.Advance(10 * time.Second)
+	f.health(testHealth{verdict: deployevent.VerdictInconclusive, score: math.NaN()})
+	body := f.verdict("service=checkout&environment=production")
+	assert.Equal(t, "inconclusive", body["verdict"])
+	assert.Equal(t, "inconclusive", body["health_verdict"])
+	assert.Nil(t, body["health_score"], "no score while learning")
+
+	f.clock.Advance(10 * time.Second)
+	f.health(testHealth{verdict: deployevent.VerdictHealthy, score: 96})
+	body = f.verdict("service=checkout&environment=production")
+	assert.Equal(t, 96.0, body["health_score"])
+
+	// The next evaluation judged nothing: the verdict holds, the old score is not shown as current.
+	f.clock.Advance(10 * time.Second)
+	f.health(testHealth{verdict: deployevent.VerdictHealthy, score: math.NaN()})
+	body = f.verdict("service=checkout&environment=production")
+	assert.Equal(t, "healthy", body["health_verdict"])
+	assert.Nil(t, body["health_score"])
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"flag"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -167,8 +168,9 @@ func lifecycleLogs(state deployevent.State, at time.Time) plog.Logs {
 	return ld
 }
 
-// healthMetrics is a deployment.health.score data point (and indicator
-// points) as the processor emits them.
+// healthMetrics is one evaluation as the processor emits it: the score (none
+// while inconclusive), the verdict and recommendation state sets, and
+// indicator points.
 type testHealth struct {
 	score          float64
 	verdict        deployevent.Verdict
@@ -188,16 +190,42 @@ func healthMetrics(h testHealth) pmetric.Metrics {
 	res.PutStr(deployevent.AttrEnvironment, "production")
 	res.PutStr(deployevent.AttrServiceVersion, "1.4.2")
 	ms := rm.ScopeMetrics().AppendEmpty().Metrics()
-	m := ms.AppendEmpty()
-	m.SetName("deployment.health.score")
-	dp := m.SetEmptyGauge().DataPoints().AppendEmpty()
-	dp.SetTimestamp(pcommon.NewTimestampFromTime(h.at))
-	dp.SetDoubleValue(h.score)
-	dp.Attributes().PutStr(deployevent.AttrHealthVerdict, string(h.verdict))
-	dp.Attributes().PutStr(deployevent.AttrHealthRecommendation, string(h.recommendation))
-	dp.Attributes().PutStr(deployevent.AttrDeploymentPhase, string(h.phase))
-	if h.cohort != "" {
-		dp.Attributes().PutStr(deployevent.AttrDeploymentCohort, string(h.cohort))
+	putCohort := func(dp pmetric.NumberDataPoint) {
+		dp.SetTimestamp(pcommon.NewTimestampFromTime(h.at))
+		if h.cohort != "" {
+			dp.Attributes().PutStr(deployevent.AttrDeploymentCohort, string(h.cohort))
+		}
+	}
+	// A score only when something was judged, as the processor writes it.
+	if h.verdict != deployevent.VerdictInconclusive && !math.IsNaN(h.score) {
+		m := ms.AppendEmpty()
+		m.SetName("deployment.health.score")
+		dp := m.SetEmptyGauge().DataPoints().AppendEmpty()
+		putCohort(dp)
+		dp.SetDoubleValue(h.score)
+		dp.Attributes().PutStr(deployevent.AttrDeploymentPhase, string(h.phase))
+	}
+	// The verdict and recommendation state sets: 1 for the current value.
+	for _, set := range []struct {
+		name, attr, current string
+		values              []string
+	}{
+		{"deployment.health.verdict", deployevent.AttrHealthVerdict, string(h.verdict), []string{"healthy", "degraded", "unhealthy", "inconclusive"}},
+		{"deployment.health.recommendation", deployevent.AttrHealthRecommendation, string(h.recommendation), []string{"none", "investigate", "hold", "rollback"}},
+	} {
+		m := ms.AppendEmpty()
+		m.SetName(set.name)
+		g := m.SetEmptyGauge()
+		for _, v := range set.values {
+			dp := g.DataPoints().AppendEmpty()
+			putCohort(dp)
+			dp.Attributes().PutStr(set.attr, v)
+			if v == set.current {
+				dp.SetIntValue(1)
+			} else {
+				dp.SetIntValue(0)
+			}
+		}
 	}
 	if len(h.indicators) > 0 {
 		value := ms.AppendEmpty()

@@ -1,6 +1,7 @@
 package deploymentexporter // import "github.com/deploylens/deploylens/exporter/deploymentexporter"
 
 import (
+	"math"
 	"sort"
 	"time"
 
@@ -77,12 +78,14 @@ type finished struct {
 // outcomeSuperseded marks a deployment a newer one replaced before it ended.
 const outcomeSuperseded = "superseded"
 
-// health is the latest deployment.health.score data point of a cohort.
+// health is the latest judgement of a cohort: its evaluation's
+// deployment.health.score (NaN when none was written: nothing was judged)
+// and the verdict and recommendation state sets.
 type health struct {
 	Score          float64
 	Verdict        deployevent.Verdict
 	Recommendation deployevent.Recommendation
-	At             time.Time // the data point's timestamp
+	At             time.Time // the evaluation's timestamp
 	ReceivedAt     time.Time // when we got it: staleness is judged on our clock
 }
 
@@ -282,10 +285,20 @@ func (s *state) applyLifecycle(ev *deployevent.Event, now time.Time) {
 	}
 }
 
-// healthPoint is one deployment.health.score data point.
+// healthField says which part of a judgement a data point carries.
+type healthField uint8
+
+const (
+	fieldScore          healthField = iota // deployment.health.score
+	fieldVerdict                           // deployment.health.verdict (the point whose value is 1)
+	fieldRecommendation                    // deployment.health.recommendation (the point whose value is 1)
+)
+
+// healthPoint is one data point of a cohort's judgement.
 type healthPoint struct {
 	Key            serviceKey
 	Version        string
+	Field          healthField
 	Score          float64
 	Verdict        deployevent.Verdict
 	Recommendation deployevent.Recommendation
@@ -294,6 +307,9 @@ type healthPoint struct {
 	At             time.Time
 }
 
+// applyHealth merges one point into its cohort's judgement. The points of
+// one evaluation share a timestamp; a newer evaluation starts with no score,
+// so an evaluation that wrote none (nothing judged) shows none.
 func (s *state) applyHealth(p *healthPoint, now time.Time) {
 	if p.Cohort == string(deployevent.CohortBaseline) {
 		return
@@ -309,13 +325,27 @@ func (s *state) applyHealth(p *healthPoint, now time.Time) {
 	if p.At.Before(h.At) {
 		return // out of order
 	}
-	*h = health{Score: p.Score, Verdict: p.Verdict, Recommendation: p.Recommendation, At: p.At, ReceivedAt: now}
-	if h == v.effectiveHealth() {
-		v.Scores.push(timedValue{At: p.At, Value: p.Score})
+	if p.At.After(h.At) || !h.known() {
+		h.At, h.Score = p.At, math.NaN()
+		if h.Verdict == "" {
+			h.Verdict, h.Recommendation = deployevent.VerdictInconclusive, deployevent.RecommendNone
+		}
 	}
-	if p.Phase != "" && !p.At.Before(v.PhaseAt) {
-		v.Phase = p.Phase
-		v.PhaseAt = p.At
+	h.ReceivedAt = now
+	switch p.Field {
+	case fieldScore:
+		h.Score = p.Score
+		if h == v.effectiveHealth() {
+			v.Scores.push(timedValue{At: p.At, Value: p.Score})
+		}
+		if p.Phase != "" && !p.At.Before(v.PhaseAt) {
+			v.Phase = p.Phase
+			v.PhaseAt = p.At
+		}
+	case fieldVerdict:
+		h.Verdict = p.Verdict
+	case fieldRecommendation:
+		h.Recommendation = p.Recommendation
 	}
 }
 

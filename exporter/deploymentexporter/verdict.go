@@ -2,6 +2,7 @@ package deploymentexporter // import "github.com/deploylens/deploylens/exporter/
 
 import (
 	"fmt"
+	"math"
 	"sort"
 	"strings"
 	"time"
@@ -143,8 +144,10 @@ func verdictOf(v *serviceView, alerts []*alertEntry, now time.Time, g *GateConfi
 	fresh := h.known() && now.Sub(h.ReceivedAt) <= g.MaxHealthAge
 	rec := deployevent.RecommendNone
 	if h.known() {
-		score := h.Score
-		r.HealthScore = &score
+		if !math.IsNaN(h.Score) {
+			score := h.Score
+			r.HealthScore = &score
+		}
 		r.HealthVerdict = string(h.Verdict)
 	}
 	if fresh {
@@ -153,10 +156,10 @@ func verdictOf(v *serviceView, alerts []*alertEntry, now time.Time, g *GateConfi
 
 	var fails, notes []string
 	if fresh && h.Recommendation == deployevent.RecommendRollback {
-		fails = append(fails, fmt.Sprintf("health recommendation is rollback (score %s)", fmtNum(h.Score)))
+		fails = append(fails, fmt.Sprintf("health recommendation is rollback (%s)", scoreText(h)))
 	}
 	if fresh && h.Verdict == deployevent.VerdictUnhealthy {
-		fails = append(fails, fmt.Sprintf("health verdict is unhealthy (score %s)", fmtNum(h.Score)))
+		fails = append(fails, fmt.Sprintf("health verdict is unhealthy (%s)", scoreText(h)))
 	}
 	for _, e := range alerts {
 		a := &e.Signal
@@ -182,7 +185,7 @@ func verdictOf(v *serviceView, alerts []*alertEntry, now time.Time, g *GateConfi
 		r.Reasons = append(r.Reasons, fails...)
 	case fresh && h.Verdict == deployevent.VerdictHealthy && observed >= g.MinObservation:
 		r.Verdict = verdictPass
-		r.Reasons = append(r.Reasons, fmt.Sprintf("healthy (score %s), observed %s (min_observation %s)", fmtNum(h.Score), observed.Round(time.Second), g.MinObservation))
+		r.Reasons = append(r.Reasons, fmt.Sprintf("healthy (%s), observed %s (min_observation %s)", scoreText(h), observed.Round(time.Second), g.MinObservation))
 	default:
 		r.Verdict = verdictInconclusive
 		switch {
@@ -191,9 +194,9 @@ func verdictOf(v *serviceView, alerts []*alertEntry, now time.Time, g *GateConfi
 		case !fresh:
 			r.Reasons = append(r.Reasons, fmt.Sprintf("health data is stale: last received %s ago (max_health_age %s)", now.Sub(h.ReceivedAt).Round(time.Second), g.MaxHealthAge))
 		case h.Verdict == deployevent.VerdictHealthy:
-			r.Reasons = append(r.Reasons, fmt.Sprintf("healthy (score %s) but observed only %s of min_observation %s", fmtNum(h.Score), observed.Round(time.Second), g.MinObservation))
+			r.Reasons = append(r.Reasons, fmt.Sprintf("healthy (%s) but observed only %s of min_observation %s", scoreText(h), observed.Round(time.Second), g.MinObservation))
 		default:
-			r.Reasons = append(r.Reasons, fmt.Sprintf("health verdict is %s (score %s)", h.Verdict, fmtNum(h.Score)))
+			r.Reasons = append(r.Reasons, fmt.Sprintf("health verdict is %s (%s)", h.Verdict, scoreText(h)))
 		}
 		if rec == deployevent.RecommendHold {
 			r.hold = true
@@ -225,4 +228,13 @@ func gateAllows(r *verdictResult, now time.Time, g *GateConfig) bool {
 	}
 	r.Reasons = append(r.Reasons, "inconclusive: hold (gate::inconclusive)")
 	return false
+}
+
+// scoreText is the score for a reason: "score 62.5", or "no score" while
+// nothing is judged.
+func scoreText(h *health) string {
+	if math.IsNaN(h.Score) {
+		return "no score"
+	}
+	return "score " + fmtNum(h.Score)
 }

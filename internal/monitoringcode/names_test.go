@@ -25,7 +25,9 @@ func TestPrometheusNamesOfProcessorMetrics(t *testing.T) {
 		"deployment.detection.time":         "deployment_detection_time_seconds",
 		"deployment.duration":               "deployment_duration_seconds",
 		"deployment.health.dimension.score": "deployment_health_dimension_score",
+		"deployment.health.recommendation":  "deployment_health_recommendation",
 		"deployment.health.score":           "deployment_health_score",
+		"deployment.health.verdict":         "deployment_health_verdict",
 		"deployment.indicator.baseline":     "deployment_indicator_baseline",
 		"deployment.indicator.lower":        "deployment_indicator_lower",
 		"deployment.indicator.upper":        "deployment_indicator_upper",
@@ -37,13 +39,17 @@ func TestPrometheusNamesOfProcessorMetrics(t *testing.T) {
 
 	score := cat["deployment_health_score"]
 	require.NotNil(t, score)
-	for _, l := range []string{
-		"service_name", "service_namespace", "deployment_environment_name",
-		"deployment_phase", "deployment_cohort", "deployment_health_verdict", "deployment_health_recommendation",
-	} {
+	for _, l := range []string{"service_name", "service_namespace", "deployment_environment_name", "deployment_phase", "deployment_cohort"} {
 		assert.Contains(t, score.labels, l)
 	}
-	assert.Equal(t, []string{"none", "investigate", "hold", "rollback"}, score.labels["deployment_health_recommendation"])
+	// A verdict change must not start a new score series: the states are series of their own.
+	assert.NotContains(t, score.labels, "deployment_health_verdict")
+	assert.NotContains(t, score.labels, "deployment_health_recommendation")
+	verdict, rec := cat["deployment_health_verdict"], cat["deployment_health_recommendation"]
+	require.NotNil(t, verdict)
+	require.NotNil(t, rec)
+	assert.Equal(t, []string{"healthy", "degraded", "unhealthy", "inconclusive"}, verdict.labels["deployment_health_verdict"])
+	assert.Equal(t, []string{"none", "investigate", "hold", "rollback"}, rec.labels["deployment_health_recommendation"])
 	assert.NotContains(t, score.labels, "indicator_name")
 }
 

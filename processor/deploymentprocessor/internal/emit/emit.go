@@ -6,6 +6,7 @@ package emit // import "github.com/deploylens/deploylens/processor/deploymentpro
 
 import (
 	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -97,7 +98,19 @@ func (m *Metrics) health(now pcommon.Timestamp, phase metadata.AttributeDeployme
 	if h.Verdict == "" {
 		return
 	}
-	m.mb.RecordDeploymentHealthScoreDataPoint(now, finite(h.Score, 100), phase, cohort, verdictAttr(h.Verdict), recommendationAttr(h.Recommendation))
+	// The verdict and the recommendation as state sets: every value each
+	// time, 1 for the current one, so their series never change identity.
+	verdict, rec := verdictAttr(h.Verdict), recommendationAttr(h.Recommendation)
+	for _, v := range verdictValues {
+		m.mb.RecordDeploymentHealthVerdictDataPoint(now, oneIf(v == verdict), cohort, v)
+	}
+	for _, r := range recommendationValues {
+		m.mb.RecordDeploymentHealthRecommendationDataPoint(now, oneIf(r == rec), cohort, r)
+	}
+	// A score is a judgement: none while nothing is judged.
+	if isNum(h.Score) {
+		m.mb.RecordDeploymentHealthScoreDataPoint(now, h.Score, phase, cohort)
+	}
 	for _, d := range h.Dimensions {
 		if d.Judged {
 			if dim, ok := metadata.MapAttributeHealthDimension[string(d.Dimension)]; ok {
@@ -261,6 +274,28 @@ func unitOf(indicator string) string {
 		return "rate"
 	}
 	return ""
+}
+
+// Every value of the verdict and recommendation enums, in a fixed order.
+var (
+	verdictValues        = enumValues(metadata.MapAttributeHealthVerdict)
+	recommendationValues = enumValues(metadata.MapAttributeHealthRecommendation)
+)
+
+func enumValues[T ~int](m map[string]T) []T {
+	out := make([]T, 0, len(m))
+	for _, v := range m {
+		out = append(out, v)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func oneIf(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func isNum(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }

@@ -98,10 +98,15 @@ func TestMetrics(t *testing.T) {
 	scores := points(t, md, "deployment.health.score")
 	require.Len(t, scores, 2, "the service and its canary cohort")
 	assert.Equal(t, 38.0, scores[0]["value"])
-	assert.Equal(t, "unhealthy", scores[0]["deployment.health.verdict"])
-	assert.Equal(t, "rollback", scores[0]["deployment.health.recommendation"])
-	assert.Equal(t, "during", scores[0]["deployment.phase"])
+	assert.Equal(t, map[string]any{"deployment.phase": "during", "deployment.cohort": "", "value": 38.0}, withoutStart(scores)[0],
+		"the score's series is the same whatever the verdict")
 	assert.Equal(t, "canary", scores[1]["deployment.cohort"])
+	assert.Equal(t, map[string]float64{"healthy": 0, "degraded": 0, "unhealthy": 1, "inconclusive": 0},
+		stateSet(points(t, md, "deployment.health.verdict"), "deployment.health.verdict", ""))
+	assert.Equal(t, map[string]float64{"none": 0, "investigate": 0, "hold": 0, "rollback": 1},
+		stateSet(points(t, md, "deployment.health.recommendation"), "deployment.health.recommendation", ""))
+	assert.Equal(t, map[string]float64{"healthy": 0, "degraded": 0, "unhealthy": 1, "inconclusive": 0},
+		stateSet(points(t, md, "deployment.health.verdict"), "deployment.health.verdict", "canary"))
 
 	dims := points(t, md, "deployment.health.dimension.score")
 	assert.Len(t, dims, 2, "unjudged dimensions are not emitted")
@@ -164,4 +169,28 @@ func TestConditions(t *testing.T) {
 	assert.False(t, cs[alerts.HealthUnhealthy+"/"].Active)
 	assert.Empty(t, EvidenceByIndicator(nil))
 	assert.Len(t, EvidenceByIndicator(unhealthySnapshot()), 3)
+}
+
+// stateSet reads a state-set gauge of one cohort ("" for the service) as value -> 0/1.
+func stateSet(ps []map[string]any, attr, cohort string) map[string]float64 {
+	out := map[string]float64{}
+	for _, p := range ps {
+		if c, _ := p["deployment.cohort"].(string); c == cohort {
+			out[p[attr].(string)] = p["value"].(float64)
+		}
+	}
+	return out
+}
+
+func TestNoScoreWhileNothingIsJudged(t *testing.T) {
+	m := NewMetrics(processortest.NewNopSettings(metadata.Type), metadata.NewDefaultMetricsBuilderConfig())
+	learning := &health.Snapshot{Key: key, Phase: deployevent.PhaseSteady, Health: health.Health{
+		Score: math.NaN(), CandidateScore: math.NaN(), Verdict: deployevent.VerdictInconclusive, Candidate: deployevent.VerdictInconclusive,
+		Recommendation: deployevent.RecommendNone,
+	}}
+	m.Append(Service{Key: key, Phase: deployevent.PhaseSteady, Snapshot: learning}, ts)
+	md := m.Emit()
+	assert.Empty(t, points(t, md, "deployment.health.score"), "no score while the baselines learn: 0 would read as dead")
+	assert.Equal(t, map[string]float64{"healthy": 0, "degraded": 0, "unhealthy": 0, "inconclusive": 1},
+		stateSet(points(t, md, "deployment.health.verdict"), "deployment.health.verdict", ""), "the verdict says so on its own series")
 }

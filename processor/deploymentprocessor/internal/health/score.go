@@ -97,6 +97,31 @@ func VerdictOf(score float64, ok bool, healthyAbove, unhealthyBelow float64) dep
 	return deployevent.VerdictDegraded
 }
 
+// JudgedScore is the score a person and a dashboard see: the evaluation's
+// score brought into the band of the stable verdict, so that the score and
+// the verdict never disagree — one evaluation on partial windows that the
+// hysteresis has not confirmed cannot pull a healthy service's score below
+// healthyAbove, and a service is not shown healthy while its verdict is
+// still degraded. NaN while the verdict is inconclusive: nothing is judged,
+// and 0 would read as "dead".
+func JudgedScore(score float64, ok bool, verdict deployevent.Verdict, healthyAbove, unhealthyBelow float64) float64 {
+	lo, hi := 0.0, 100.0
+	switch verdict {
+	case deployevent.VerdictHealthy:
+		lo = healthyAbove
+	case deployevent.VerdictDegraded:
+		lo, hi = unhealthyBelow, math.Nextafter(healthyAbove, 0)
+	case deployevent.VerdictUnhealthy:
+		hi = math.Nextafter(unhealthyBelow, 0)
+	default:
+		return math.NaN()
+	}
+	if !ok {
+		return math.NaN() // this evaluation judged nothing, even if the verdict holds
+	}
+	return math.Min(hi, math.Max(lo, score))
+}
+
 func severity(v deployevent.Verdict) int {
 	switch v {
 	case deployevent.VerdictHealthy:

@@ -180,3 +180,36 @@ func TestHolm(t *testing.T) {
 	assert.InDelta(t, 0.06, ev[2].PValue, 1e-12, "made monotone")
 	assert.Equal(t, 1.0, ev[3].PValue)
 }
+
+func TestJudgedScoreAgreesWithTheVerdict(t *testing.T) {
+	const healthy, unhealthy = 70.0, 40.0
+	tests := []struct {
+		name    string
+		score   float64
+		ok      bool
+		verdict deployevent.Verdict
+		want    float64 // NaN: no score is written
+	}{
+		{name: "inconclusive writes nothing", score: 100, ok: true, verdict: deployevent.VerdictInconclusive, want: math.NaN()},
+		{name: "no verdict yet writes nothing", score: 100, ok: true, verdict: "", want: math.NaN()},
+		{name: "evaluation that judged nothing", score: 0, ok: false, verdict: deployevent.VerdictHealthy, want: math.NaN()},
+		{name: "healthy as computed", score: 93.5, ok: true, verdict: deployevent.VerdictHealthy, want: 93.5},
+		{name: "unconfirmed dip of a healthy service", score: 62, ok: true, verdict: deployevent.VerdictHealthy, want: healthy},
+		{name: "degraded as computed", score: 55, ok: true, verdict: deployevent.VerdictDegraded, want: 55},
+		{name: "degraded not yet left", score: 99, ok: true, verdict: deployevent.VerdictDegraded, want: math.Nextafter(healthy, 0)},
+		{name: "degraded not yet worse", score: 10, ok: true, verdict: deployevent.VerdictDegraded, want: unhealthy},
+		{name: "unhealthy as computed", score: 12, ok: true, verdict: deployevent.VerdictUnhealthy, want: 12},
+		{name: "unhealthy not yet left", score: 90, ok: true, verdict: deployevent.VerdictUnhealthy, want: math.Nextafter(unhealthy, 0)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := JudgedScore(tt.score, tt.ok, tt.verdict, healthy, unhealthy)
+			if math.IsNaN(tt.want) {
+				assert.True(t, math.IsNaN(got), "got %v", got)
+				return
+			}
+			assert.Equal(t, tt.want, got)
+			assert.Equal(t, tt.verdict, VerdictOf(got, true, healthy, unhealthy), "the score reads as its verdict")
+		})
+	}
+}

@@ -537,7 +537,10 @@ func (s *Series) score(ev []Evidence, h *Hysteresis, phase deployevent.Phase) He
 	anomaly, judged := DimensionScores(ev, e.weights)
 	out := Health{Indicators: ev}
 	score, ok := HealthScore(anomaly, judged, e.cfg.Weights)
-	out.Score = score
+	out.CandidateScore = math.NaN()
+	if ok {
+		out.CandidateScore = score
+	}
 	for d, dim := range indicators.Dimensions {
 		if e.cfg.Weights[d] > 0 {
 			out.Dimensions = append(out.Dimensions, DimensionScore{Dimension: dim, Score: 100 * (1 - anomaly[d]), Judged: judged[d]})
@@ -545,6 +548,7 @@ func (s *Series) score(ev []Evidence, h *Hysteresis, phase deployevent.Phase) He
 	}
 	out.Candidate = VerdictOf(score, ok, e.cfg.HealthyAbove, e.cfg.UnhealthyBelow)
 	out.Verdict = h.Step(out.Candidate, e.cfg.Enter, e.cfg.Leave)
+	out.Score = JudgedScore(score, ok, out.Verdict, e.cfg.HealthyAbove, e.cfg.UnhealthyBelow)
 	out.Recommendation = Recommend(out.Verdict, phase, strong)
 	return out
 }

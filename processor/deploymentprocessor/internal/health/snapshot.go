@@ -52,9 +52,11 @@ type Snapshot struct {
 
 // Health is a health score with its verdict, recommendation and evidence.
 type Health struct {
-	// Score is 0 (unhealthy) to 100 (healthy); meaningless when the verdict
-	// is inconclusive.
-	Score float64
+	// Score is the judgement, 0 (unhealthy) to 100 (healthy): it agrees with
+	// Verdict (JudgedScore) and is NaN while the verdict is inconclusive.
+	// CandidateScore is what this evaluation alone computed (NaN when it
+	// judged nothing).
+	Score, CandidateScore float64
 	// Verdict is the stable verdict (with hysteresis); Candidate is what this
 	// evaluation alone says.
 	Verdict, Candidate deployevent.Verdict

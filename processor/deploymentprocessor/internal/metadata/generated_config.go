@@ -293,14 +293,61 @@ func (ms *DeploymentHealthDimensionScoreMetricConfig) Validate() error {
 	return nil
 }
 
+// DeploymentHealthRecommendationMetricAttributeKey specifies the key of an attribute for the deployment.health.recommendation metric.
+type DeploymentHealthRecommendationMetricAttributeKey string
+
+const (
+	DeploymentHealthRecommendationMetricAttributeKeyDeploymentCohort     DeploymentHealthRecommendationMetricAttributeKey = "deployment.cohort"
+	DeploymentHealthRecommendationMetricAttributeKeyHealthRecommendation DeploymentHealthRecommendationMetricAttributeKey = "deployment.health.recommendation"
+)
+
+// DeploymentHealthRecommendationMetricConfig provides config for the deployment.health.recommendation metric.
+type DeploymentHealthRecommendationMetricConfig struct {
+	Enabled          bool `mapstructure:"enabled"`
+	enabledSetByUser bool
+
+	AggregationStrategy string                                             `mapstructure:"aggregation_strategy"`
+	EnabledAttributes   []DeploymentHealthRecommendationMetricAttributeKey `mapstructure:"attributes"`
+}
+
+func (ms *DeploymentHealthRecommendationMetricConfig) Unmarshal(parser *confmap.Conf) error {
+	if parser == nil {
+		return nil
+	}
+
+	err := parser.Unmarshal(ms)
+	if err != nil {
+		return err
+	}
+
+	ms.enabledSetByUser = parser.IsSet("enabled")
+	return nil
+}
+
+func (ms *DeploymentHealthRecommendationMetricConfig) Validate() error {
+	for _, val := range ms.EnabledAttributes {
+		switch val {
+		case DeploymentHealthRecommendationMetricAttributeKeyDeploymentCohort, DeploymentHealthRecommendationMetricAttributeKeyHealthRecommendation:
+		default:
+			return fmt.Errorf("metric deployment.health.recommendation doesn't have an attribute %v, valid attributes: [deployment.cohort, deployment.health.recommendation]", val)
+		}
+	}
+
+	switch ms.AggregationStrategy {
+	case AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax:
+	default:
+		return fmt.Errorf("invalid aggregation strategy %q, valid strategies: [%s, %s, %s, %s]", ms.AggregationStrategy, AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax)
+	}
+
+	return nil
+}
+
 // DeploymentHealthScoreMetricAttributeKey specifies the key of an attribute for the deployment.health.score metric.
 type DeploymentHealthScoreMetricAttributeKey string
 
 const (
-	DeploymentHealthScoreMetricAttributeKeyDeploymentPhase      DeploymentHealthScoreMetricAttributeKey = "deployment.phase"
-	DeploymentHealthScoreMetricAttributeKeyDeploymentCohort     DeploymentHealthScoreMetricAttributeKey = "deployment.cohort"
-	DeploymentHealthScoreMetricAttributeKeyHealthVerdict        DeploymentHealthScoreMetricAttributeKey = "deployment.health.verdict"
-	DeploymentHealthScoreMetricAttributeKeyHealthRecommendation DeploymentHealthScoreMetricAttributeKey = "deployment.health.recommendation"
+	DeploymentHealthScoreMetricAttributeKeyDeploymentPhase  DeploymentHealthScoreMetricAttributeKey = "deployment.phase"
+	DeploymentHealthScoreMetricAttributeKeyDeploymentCohort DeploymentHealthScoreMetricAttributeKey = "deployment.cohort"
 )
 
 // DeploymentHealthScoreMetricConfig provides config for the deployment.health.score metric.
@@ -329,9 +376,58 @@ func (ms *DeploymentHealthScoreMetricConfig) Unmarshal(parser *confmap.Conf) err
 func (ms *DeploymentHealthScoreMetricConfig) Validate() error {
 	for _, val := range ms.EnabledAttributes {
 		switch val {
-		case DeploymentHealthScoreMetricAttributeKeyDeploymentPhase, DeploymentHealthScoreMetricAttributeKeyDeploymentCohort, DeploymentHealthScoreMetricAttributeKeyHealthVerdict, DeploymentHealthScoreMetricAttributeKeyHealthRecommendation:
+		case DeploymentHealthScoreMetricAttributeKeyDeploymentPhase, DeploymentHealthScoreMetricAttributeKeyDeploymentCohort:
 		default:
-			return fmt.Errorf("metric deployment.health.score doesn't have an attribute %v, valid attributes: [deployment.phase, deployment.cohort, deployment.health.verdict, deployment.health.recommendation]", val)
+			return fmt.Errorf("metric deployment.health.score doesn't have an attribute %v, valid attributes: [deployment.phase, deployment.cohort]", val)
+		}
+	}
+
+	switch ms.AggregationStrategy {
+	case AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax:
+	default:
+		return fmt.Errorf("invalid aggregation strategy %q, valid strategies: [%s, %s, %s, %s]", ms.AggregationStrategy, AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax)
+	}
+
+	return nil
+}
+
+// DeploymentHealthVerdictMetricAttributeKey specifies the key of an attribute for the deployment.health.verdict metric.
+type DeploymentHealthVerdictMetricAttributeKey string
+
+const (
+	DeploymentHealthVerdictMetricAttributeKeyDeploymentCohort DeploymentHealthVerdictMetricAttributeKey = "deployment.cohort"
+	DeploymentHealthVerdictMetricAttributeKeyHealthVerdict    DeploymentHealthVerdictMetricAttributeKey = "deployment.health.verdict"
+)
+
+// DeploymentHealthVerdictMetricConfig provides config for the deployment.health.verdict metric.
+type DeploymentHealthVerdictMetricConfig struct {
+	Enabled          bool `mapstructure:"enabled"`
+	enabledSetByUser bool
+
+	AggregationStrategy string                                      `mapstructure:"aggregation_strategy"`
+	EnabledAttributes   []DeploymentHealthVerdictMetricAttributeKey `mapstructure:"attributes"`
+}
+
+func (ms *DeploymentHealthVerdictMetricConfig) Unmarshal(parser *confmap.Conf) error {
+	if parser == nil {
+		return nil
+	}
+
+	err := parser.Unmarshal(ms)
+	if err != nil {
+		return err
+	}
+
+	ms.enabledSetByUser = parser.IsSet("enabled")
+	return nil
+}
+
+func (ms *DeploymentHealthVerdictMetricConfig) Validate() error {
+	for _, val := range ms.EnabledAttributes {
+		switch val {
+		case DeploymentHealthVerdictMetricAttributeKeyDeploymentCohort, DeploymentHealthVerdictMetricAttributeKeyHealthVerdict:
+		default:
+			return fmt.Errorf("metric deployment.health.verdict doesn't have an attribute %v, valid attributes: [deployment.cohort, deployment.health.verdict]", val)
 		}
 	}
 
@@ -613,7 +709,9 @@ type MetricsConfig struct {
 	DeploymentDetectionTime        DeploymentDetectionTimeMetricConfig        `mapstructure:"deployment.detection.time"`
 	DeploymentDuration             DeploymentDurationMetricConfig             `mapstructure:"deployment.duration"`
 	DeploymentHealthDimensionScore DeploymentHealthDimensionScoreMetricConfig `mapstructure:"deployment.health.dimension.score"`
+	DeploymentHealthRecommendation DeploymentHealthRecommendationMetricConfig `mapstructure:"deployment.health.recommendation"`
 	DeploymentHealthScore          DeploymentHealthScoreMetricConfig          `mapstructure:"deployment.health.score"`
+	DeploymentHealthVerdict        DeploymentHealthVerdictMetricConfig        `mapstructure:"deployment.health.verdict"`
 	DeploymentIndicatorBaseline    DeploymentIndicatorBaselineMetricConfig    `mapstructure:"deployment.indicator.baseline"`
 	DeploymentIndicatorLower       DeploymentIndicatorLowerMetricConfig       `mapstructure:"deployment.indicator.lower"`
 	DeploymentIndicatorUpper       DeploymentIndicatorUpperMetricConfig       `mapstructure:"deployment.indicator.upper"`
@@ -656,10 +754,20 @@ func DefaultMetricsConfig() MetricsConfig {
 			AggregationStrategy: AggregationStrategyAvg,
 			EnabledAttributes:   []DeploymentHealthDimensionScoreMetricAttributeKey{DeploymentHealthDimensionScoreMetricAttributeKeyDeploymentPhase, DeploymentHealthDimensionScoreMetricAttributeKeyDeploymentCohort, DeploymentHealthDimensionScoreMetricAttributeKeyHealthDimension},
 		},
+		DeploymentHealthRecommendation: DeploymentHealthRecommendationMetricConfig{
+			Enabled:             true,
+			AggregationStrategy: AggregationStrategyAvg,
+			EnabledAttributes:   []DeploymentHealthRecommendationMetricAttributeKey{DeploymentHealthRecommendationMetricAttributeKeyDeploymentCohort, DeploymentHealthRecommendationMetricAttributeKeyHealthRecommendation},
+		},
 		DeploymentHealthScore: DeploymentHealthScoreMetricConfig{
 			Enabled:             true,
 			AggregationStrategy: AggregationStrategyAvg,
-			EnabledAttributes:   []DeploymentHealthScoreMetricAttributeKey{DeploymentHealthScoreMetricAttributeKeyDeploymentPhase, DeploymentHealthScoreMetricAttributeKeyDeploymentCohort, DeploymentHealthScoreMetricAttributeKeyHealthVerdict, DeploymentHealthScoreMetricAttributeKeyHealthRecommendation},
+			EnabledAttributes:   []DeploymentHealthScoreMetricAttributeKey{DeploymentHealthScoreMetricAttributeKeyDeploymentPhase, DeploymentHealthScoreMetricAttributeKeyDeploymentCohort},
+		},
+		DeploymentHealthVerdict: DeploymentHealthVerdictMetricConfig{
+			Enabled:             true,
+			AggregationStrategy: AggregationStrategyAvg,
+			EnabledAttributes:   []DeploymentHealthVerdictMetricAttributeKey{DeploymentHealthVerdictMetricAttributeKeyDeploymentCohort, DeploymentHealthVerdictMetricAttributeKeyHealthVerdict},
 		},
 		DeploymentIndicatorBaseline: DeploymentIndicatorBaselineMetricConfig{
 			Enabled:             true,

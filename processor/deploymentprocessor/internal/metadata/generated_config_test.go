@@ -57,10 +57,20 @@ func TestMetricsBuilderConfig(t *testing.T) {
 						AggregationStrategy: AggregationStrategyAvg,
 						EnabledAttributes:   []DeploymentHealthDimensionScoreMetricAttributeKey{DeploymentHealthDimensionScoreMetricAttributeKeyDeploymentPhase, DeploymentHealthDimensionScoreMetricAttributeKeyDeploymentCohort, DeploymentHealthDimensionScoreMetricAttributeKeyHealthDimension},
 					},
+					DeploymentHealthRecommendation: DeploymentHealthRecommendationMetricConfig{
+						Enabled:             true,
+						AggregationStrategy: AggregationStrategyAvg,
+						EnabledAttributes:   []DeploymentHealthRecommendationMetricAttributeKey{DeploymentHealthRecommendationMetricAttributeKeyDeploymentCohort, DeploymentHealthRecommendationMetricAttributeKeyHealthRecommendation},
+					},
 					DeploymentHealthScore: DeploymentHealthScoreMetricConfig{
 						Enabled:             true,
 						AggregationStrategy: AggregationStrategyAvg,
-						EnabledAttributes:   []DeploymentHealthScoreMetricAttributeKey{DeploymentHealthScoreMetricAttributeKeyDeploymentPhase, DeploymentHealthScoreMetricAttributeKeyDeploymentCohort, DeploymentHealthScoreMetricAttributeKeyHealthVerdict, DeploymentHealthScoreMetricAttributeKeyHealthRecommendation},
+						EnabledAttributes:   []DeploymentHealthScoreMetricAttributeKey{DeploymentHealthScoreMetricAttributeKeyDeploymentPhase, DeploymentHealthScoreMetricAttributeKeyDeploymentCohort},
+					},
+					DeploymentHealthVerdict: DeploymentHealthVerdictMetricConfig{
+						Enabled:             true,
+						AggregationStrategy: AggregationStrategyAvg,
+						EnabledAttributes:   []DeploymentHealthVerdictMetricAttributeKey{DeploymentHealthVerdictMetricAttributeKeyDeploymentCohort, DeploymentHealthVerdictMetricAttributeKeyHealthVerdict},
 					},
 					DeploymentIndicatorBaseline: DeploymentIndicatorBaselineMetricConfig{
 						Enabled:             true,
@@ -134,10 +144,20 @@ func TestMetricsBuilderConfig(t *testing.T) {
 						AggregationStrategy: AggregationStrategyAvg,
 						EnabledAttributes:   []DeploymentHealthDimensionScoreMetricAttributeKey{DeploymentHealthDimensionScoreMetricAttributeKeyDeploymentPhase, DeploymentHealthDimensionScoreMetricAttributeKeyDeploymentCohort, DeploymentHealthDimensionScoreMetricAttributeKeyHealthDimension},
 					},
+					DeploymentHealthRecommendation: DeploymentHealthRecommendationMetricConfig{
+						Enabled:             false,
+						AggregationStrategy: AggregationStrategyAvg,
+						EnabledAttributes:   []DeploymentHealthRecommendationMetricAttributeKey{DeploymentHealthRecommendationMetricAttributeKeyDeploymentCohort, DeploymentHealthRecommendationMetricAttributeKeyHealthRecommendation},
+					},
 					DeploymentHealthScore: DeploymentHealthScoreMetricConfig{
 						Enabled:             false,
 						AggregationStrategy: AggregationStrategyAvg,
-						EnabledAttributes:   []DeploymentHealthScoreMetricAttributeKey{DeploymentHealthScoreMetricAttributeKeyDeploymentPhase, DeploymentHealthScoreMetricAttributeKeyDeploymentCohort, DeploymentHealthScoreMetricAttributeKeyHealthVerdict, DeploymentHealthScoreMetricAttributeKeyHealthRecommendation},
+						EnabledAttributes:   []DeploymentHealthScoreMetricAttributeKey{DeploymentHealthScoreMetricAttributeKeyDeploymentPhase, DeploymentHealthScoreMetricAttributeKeyDeploymentCohort},
+					},
+					DeploymentHealthVerdict: DeploymentHealthVerdictMetricConfig{
+						Enabled:             false,
+						AggregationStrategy: AggregationStrategyAvg,
+						EnabledAttributes:   []DeploymentHealthVerdictMetricAttributeKey{DeploymentHealthVerdictMetricAttributeKeyDeploymentCohort, DeploymentHealthVerdictMetricAttributeKeyHealthVerdict},
 					},
 					DeploymentIndicatorBaseline: DeploymentIndicatorBaselineMetricConfig{
 						Enabled:             false,
@@ -180,7 +200,7 @@ func TestMetricsBuilderConfig(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := loadMetricsBuilderConfig(t, tt.name)
-			diff := cmp.Diff(tt.want, cfg, cmpopts.IgnoreUnexported(DeploymentActiveMetricConfig{}, DeploymentAnomalyScoreMetricConfig{}, DeploymentChangeFailureRatioMetricConfig{}, DeploymentCountMetricConfig{}, DeploymentDetectionTimeMetricConfig{}, DeploymentDurationMetricConfig{}, DeploymentHealthDimensionScoreMetricConfig{}, DeploymentHealthScoreMetricConfig{}, DeploymentIndicatorBaselineMetricConfig{}, DeploymentIndicatorLowerMetricConfig{}, DeploymentIndicatorUpperMetricConfig{}, DeploymentIndicatorValueMetricConfig{}, DeploymentIntervalMetricConfig{}, DeploymentLeadTimeMetricConfig{}, DeploymentRecoveryTimeMetricConfig{}, ResourceAttributeConfig{}))
+			diff := cmp.Diff(tt.want, cfg, cmpopts.IgnoreUnexported(DeploymentActiveMetricConfig{}, DeploymentAnomalyScoreMetricConfig{}, DeploymentChangeFailureRatioMetricConfig{}, DeploymentCountMetricConfig{}, DeploymentDetectionTimeMetricConfig{}, DeploymentDurationMetricConfig{}, DeploymentHealthDimensionScoreMetricConfig{}, DeploymentHealthRecommendationMetricConfig{}, DeploymentHealthScoreMetricConfig{}, DeploymentHealthVerdictMetricConfig{}, DeploymentIndicatorBaselineMetricConfig{}, DeploymentIndicatorLowerMetricConfig{}, DeploymentIndicatorUpperMetricConfig{}, DeploymentIndicatorValueMetricConfig{}, DeploymentIntervalMetricConfig{}, DeploymentLeadTimeMetricConfig{}, DeploymentRecoveryTimeMetricConfig{}, ResourceAttributeConfig{}))
 			require.Emptyf(t, diff, "Config mismatch (-expected +actual):\n%s", diff)
 		})
 	}
@@ -245,14 +265,38 @@ func TestDeploymentHealthDimensionScoreMetricsConfig_Validate(t *testing.T) {
 	require.ErrorContains(t, cfg.Validate(), "invalid aggregation strategy")
 }
 
+func TestDeploymentHealthRecommendationMetricsConfig_Validate(t *testing.T) {
+	cfg := DefaultMetricsConfig().DeploymentHealthRecommendation
+	require.NoError(t, cfg.Validate())
+
+	cfg.EnabledAttributes = []DeploymentHealthRecommendationMetricAttributeKey{"invalid"}
+	require.ErrorContains(t, cfg.Validate(), "metric deployment.health.recommendation doesn't have an attribute invalid, valid attributes: [deployment.cohort, deployment.health.recommendation]")
+
+	cfg = DefaultMetricsConfig().DeploymentHealthRecommendation
+	cfg.AggregationStrategy = "invalid"
+	require.ErrorContains(t, cfg.Validate(), "invalid aggregation strategy")
+}
+
 func TestDeploymentHealthScoreMetricsConfig_Validate(t *testing.T) {
 	cfg := DefaultMetricsConfig().DeploymentHealthScore
 	require.NoError(t, cfg.Validate())
 
 	cfg.EnabledAttributes = []DeploymentHealthScoreMetricAttributeKey{"invalid"}
-	require.ErrorContains(t, cfg.Validate(), "metric deployment.health.score doesn't have an attribute invalid, valid attributes: [deployment.phase, deployment.cohort, deployment.health.verdict, deployment.health.recommendation]")
+	require.ErrorContains(t, cfg.Validate(), "metric deployment.health.score doesn't have an attribute invalid, valid attributes: [deployment.phase, deployment.cohort]")
 
 	cfg = DefaultMetricsConfig().DeploymentHealthScore
+	cfg.AggregationStrategy = "invalid"
+	require.ErrorContains(t, cfg.Validate(), "invalid aggregation strategy")
+}
+
+func TestDeploymentHealthVerdictMetricsConfig_Validate(t *testing.T) {
+	cfg := DefaultMetricsConfig().DeploymentHealthVerdict
+	require.NoError(t, cfg.Validate())
+
+	cfg.EnabledAttributes = []DeploymentHealthVerdictMetricAttributeKey{"invalid"}
+	require.ErrorContains(t, cfg.Validate(), "metric deployment.health.verdict doesn't have an attribute invalid, valid attributes: [deployment.cohort, deployment.health.verdict]")
+
+	cfg = DefaultMetricsConfig().DeploymentHealthVerdict
 	cfg.AggregationStrategy = "invalid"
 	require.ErrorContains(t, cfg.Validate(), "invalid aggregation strategy")
 }

@@ -475,9 +475,17 @@ var MetricsInfo = metricsInfo{
 		Name:       "deployment.health.dimension.score",
 		Attributes: []string{"deployment_phase", "deployment_cohort", "health_dimension"},
 	},
+	DeploymentHealthRecommendation: metricInfo{
+		Name:       "deployment.health.recommendation",
+		Attributes: []string{"deployment_cohort", "health_recommendation"},
+	},
 	DeploymentHealthScore: metricInfo{
 		Name:       "deployment.health.score",
-		Attributes: []string{"deployment_phase", "deployment_cohort", "health_verdict", "health_recommendation"},
+		Attributes: []string{"deployment_phase", "deployment_cohort"},
+	},
+	DeploymentHealthVerdict: metricInfo{
+		Name:       "deployment.health.verdict",
+		Attributes: []string{"deployment_cohort", "health_verdict"},
 	},
 	DeploymentIndicatorBaseline: metricInfo{
 		Name:       "deployment.indicator.baseline",
@@ -514,7 +522,9 @@ type metricsInfo struct {
 	DeploymentDetectionTime        metricInfo
 	DeploymentDuration             metricInfo
 	DeploymentHealthDimensionScore metricInfo
+	DeploymentHealthRecommendation metricInfo
 	DeploymentHealthScore          metricInfo
+	DeploymentHealthVerdict        metricInfo
 	DeploymentIndicatorBaseline    metricInfo
 	DeploymentIndicatorLower       metricInfo
 	DeploymentIndicatorUpper       metricInfo
@@ -1088,6 +1098,98 @@ func newMetricDeploymentHealthDimensionScore(cfg DeploymentHealthDimensionScoreM
 	return m
 }
 
+type metricDeploymentHealthRecommendation struct {
+	data          pmetric.Metric                             // data buffer for generated metric.
+	config        DeploymentHealthRecommendationMetricConfig // metric config provided by user.
+	capacity      int                                        // max observed number of data points added to the metric.
+	aggDataPoints []int64                                    // slice containing number of aggregated datapoints at each index
+}
+
+// init fills deployment.health.recommendation metric with initial data.
+func (m *metricDeploymentHealthRecommendation) init() {
+	m.data.SetName("deployment.health.recommendation")
+	m.data.SetDescription("What deploylens advises for the deployment, as a state set - one point per recommendation, 1 for the current one and 0 for the others.")
+	m.data.SetUnit("{recommendation}")
+	m.data.SetEmptyGauge()
+	m.data.Gauge().DataPoints().EnsureCapacity(m.capacity)
+	m.aggDataPoints = m.aggDataPoints[:0]
+}
+
+func (m *metricDeploymentHealthRecommendation) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64, deploymentCohortAttributeValue string, healthRecommendationAttributeValue string) {
+	if !m.config.Enabled {
+		return
+	}
+
+	dp := pmetric.NewNumberDataPoint()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	if slices.Contains(m.config.EnabledAttributes, DeploymentHealthRecommendationMetricAttributeKeyDeploymentCohort) {
+		dp.Attributes().PutStr("deployment.cohort", deploymentCohortAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, DeploymentHealthRecommendationMetricAttributeKeyHealthRecommendation) {
+		dp.Attributes().PutStr("deployment.health.recommendation", healthRecommendationAttributeValue)
+	}
+
+	var s string
+	dps := m.data.Gauge().DataPoints()
+	for i := 0; i < dps.Len(); i++ {
+		dpi := dps.At(i)
+		if dp.Attributes().Equal(dpi.Attributes()) && dp.StartTimestamp() == dpi.StartTimestamp() && dp.Timestamp() == dpi.Timestamp() {
+			switch s = m.config.AggregationStrategy; s {
+			case AggregationStrategySum, AggregationStrategyAvg:
+				dpi.SetIntValue(dpi.IntValue() + val)
+				m.aggDataPoints[i] += 1
+				return
+			case AggregationStrategyMin:
+				if dpi.IntValue() > val {
+					dpi.SetIntValue(val)
+				}
+				return
+			case AggregationStrategyMax:
+				if dpi.IntValue() < val {
+					dpi.SetIntValue(val)
+				}
+				return
+			}
+		}
+	}
+
+	dp.SetIntValue(val)
+	m.aggDataPoints = append(m.aggDataPoints, 1)
+	dp.MoveTo(dps.AppendEmpty())
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricDeploymentHealthRecommendation) updateCapacity() {
+	if m.data.Gauge().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Gauge().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricDeploymentHealthRecommendation) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Gauge().DataPoints().Len() > 0 {
+		if m.config.AggregationStrategy == AggregationStrategyAvg {
+			for i, aggCount := range m.aggDataPoints {
+				m.data.Gauge().DataPoints().At(i).SetIntValue(m.data.Gauge().DataPoints().At(i).IntValue() / aggCount)
+			}
+		}
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricDeploymentHealthRecommendation(cfg DeploymentHealthRecommendationMetricConfig) metricDeploymentHealthRecommendation {
+	m := metricDeploymentHealthRecommendation{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
+}
+
 type metricDeploymentHealthScore struct {
 	data          pmetric.Metric                    // data buffer for generated metric.
 	config        DeploymentHealthScoreMetricConfig // metric config provided by user.
@@ -1098,14 +1200,14 @@ type metricDeploymentHealthScore struct {
 // init fills deployment.health.score metric with initial data.
 func (m *metricDeploymentHealthScore) init() {
 	m.data.SetName("deployment.health.score")
-	m.data.SetDescription("Health score of the service (per cohort while two versions serve), 0 (unhealthy) to 100 (healthy), with the verdict and recommendation.")
+	m.data.SetDescription("Health score of the service (per cohort while two versions serve), 0 (unhealthy) to 100 (healthy). A score is a judgement - no point is written while the verdict is inconclusive or the evaluation judged nothing - and it agrees with the verdict (healthy at or above health::healthy_above, unhealthy below health::unhealthy_below), so an unconfirmed dip of one evaluation does not show.")
 	m.data.SetUnit("{score}")
 	m.data.SetEmptyGauge()
 	m.data.Gauge().DataPoints().EnsureCapacity(m.capacity)
 	m.aggDataPoints = m.aggDataPoints[:0]
 }
 
-func (m *metricDeploymentHealthScore) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val float64, deploymentPhaseAttributeValue string, deploymentCohortAttributeValue string, healthVerdictAttributeValue string, healthRecommendationAttributeValue string) {
+func (m *metricDeploymentHealthScore) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val float64, deploymentPhaseAttributeValue string, deploymentCohortAttributeValue string) {
 	if !m.config.Enabled {
 		return
 	}
@@ -1118,12 +1220,6 @@ func (m *metricDeploymentHealthScore) recordDataPoint(start pcommon.Timestamp, t
 	}
 	if slices.Contains(m.config.EnabledAttributes, DeploymentHealthScoreMetricAttributeKeyDeploymentCohort) {
 		dp.Attributes().PutStr("deployment.cohort", deploymentCohortAttributeValue)
-	}
-	if slices.Contains(m.config.EnabledAttributes, DeploymentHealthScoreMetricAttributeKeyHealthVerdict) {
-		dp.Attributes().PutStr("deployment.health.verdict", healthVerdictAttributeValue)
-	}
-	if slices.Contains(m.config.EnabledAttributes, DeploymentHealthScoreMetricAttributeKeyHealthRecommendation) {
-		dp.Attributes().PutStr("deployment.health.recommendation", healthRecommendationAttributeValue)
 	}
 
 	var s string
@@ -1178,6 +1274,98 @@ func (m *metricDeploymentHealthScore) emit(metrics pmetric.MetricSlice) {
 
 func newMetricDeploymentHealthScore(cfg DeploymentHealthScoreMetricConfig) metricDeploymentHealthScore {
 	m := metricDeploymentHealthScore{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
+}
+
+type metricDeploymentHealthVerdict struct {
+	data          pmetric.Metric                      // data buffer for generated metric.
+	config        DeploymentHealthVerdictMetricConfig // metric config provided by user.
+	capacity      int                                 // max observed number of data points added to the metric.
+	aggDataPoints []int64                             // slice containing number of aggregated datapoints at each index
+}
+
+// init fills deployment.health.verdict metric with initial data.
+func (m *metricDeploymentHealthVerdict) init() {
+	m.data.SetName("deployment.health.verdict")
+	m.data.SetDescription("The health verdict as a state set (kube-state-metrics' way for enums) - one point per verdict value, 1 for the current one and 0 for the others, so a verdict change starts no new series; written from the first evaluation on, inconclusive included.")
+	m.data.SetUnit("{verdict}")
+	m.data.SetEmptyGauge()
+	m.data.Gauge().DataPoints().EnsureCapacity(m.capacity)
+	m.aggDataPoints = m.aggDataPoints[:0]
+}
+
+func (m *metricDeploymentHealthVerdict) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64, deploymentCohortAttributeValue string, healthVerdictAttributeValue string) {
+	if !m.config.Enabled {
+		return
+	}
+
+	dp := pmetric.NewNumberDataPoint()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	if slices.Contains(m.config.EnabledAttributes, DeploymentHealthVerdictMetricAttributeKeyDeploymentCohort) {
+		dp.Attributes().PutStr("deployment.cohort", deploymentCohortAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, DeploymentHealthVerdictMetricAttributeKeyHealthVerdict) {
+		dp.Attributes().PutStr("deployment.health.verdict", healthVerdictAttributeValue)
+	}
+
+	var s string
+	dps := m.data.Gauge().DataPoints()
+	for i := 0; i < dps.Len(); i++ {
+		dpi := dps.At(i)
+		if dp.Attributes().Equal(dpi.Attributes()) && dp.StartTimestamp() == dpi.StartTimestamp() && dp.Timestamp() == dpi.Timestamp() {
+			switch s = m.config.AggregationStrategy; s {
+			case AggregationStrategySum, AggregationStrategyAvg:
+				dpi.SetIntValue(dpi.IntValue() + val)
+				m.aggDataPoints[i] += 1
+				return
+			case AggregationStrategyMin:
+				if dpi.IntValue() > val {
+					dpi.SetIntValue(val)
+				}
+				return
+			case AggregationStrategyMax:
+				if dpi.IntValue() < val {
+					dpi.SetIntValue(val)
+				}
+				return
+			}
+		}
+	}
+
+	dp.SetIntValue(val)
+	m.aggDataPoints = append(m.aggDataPoints, 1)
+	dp.MoveTo(dps.AppendEmpty())
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricDeploymentHealthVerdict) updateCapacity() {
+	if m.data.Gauge().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Gauge().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricDeploymentHealthVerdict) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Gauge().DataPoints().Len() > 0 {
+		if m.config.AggregationStrategy == AggregationStrategyAvg {
+			for i, aggCount := range m.aggDataPoints {
+				m.data.Gauge().DataPoints().At(i).SetIntValue(m.data.Gauge().DataPoints().At(i).IntValue() / aggCount)
+			}
+		}
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricDeploymentHealthVerdict(cfg DeploymentHealthVerdictMetricConfig) metricDeploymentHealthVerdict {
+	m := metricDeploymentHealthVerdict{config: cfg}
 
 	if cfg.Enabled {
 		m.data = pmetric.NewMetric()
@@ -1733,7 +1921,9 @@ type MetricsBuilder struct {
 	metricDeploymentDetectionTime        metricDeploymentDetectionTime
 	metricDeploymentDuration             metricDeploymentDuration
 	metricDeploymentHealthDimensionScore metricDeploymentHealthDimensionScore
+	metricDeploymentHealthRecommendation metricDeploymentHealthRecommendation
 	metricDeploymentHealthScore          metricDeploymentHealthScore
+	metricDeploymentHealthVerdict        metricDeploymentHealthVerdict
 	metricDeploymentIndicatorBaseline    metricDeploymentIndicatorBaseline
 	metricDeploymentIndicatorLower       metricDeploymentIndicatorLower
 	metricDeploymentIndicatorUpper       metricDeploymentIndicatorUpper
@@ -1830,7 +2020,9 @@ func (mb *MetricsBuilder) EmitForResource(options ...ResourceMetricsOption) {
 	mb.metricDeploymentDetectionTime.emit(ils.Metrics())
 	mb.metricDeploymentDuration.emit(ils.Metrics())
 	mb.metricDeploymentHealthDimensionScore.emit(ils.Metrics())
+	mb.metricDeploymentHealthRecommendation.emit(ils.Metrics())
 	mb.metricDeploymentHealthScore.emit(ils.Metrics())
+	mb.metricDeploymentHealthVerdict.emit(ils.Metrics())
 	mb.metricDeploymentIndicatorBaseline.emit(ils.Metrics())
 	mb.metricDeploymentIndicatorLower.emit(ils.Metrics())
 	mb.metricDeploymentIndicatorUpper.emit(ils.Metrics())
@@ -1904,9 +2096,19 @@ func (mb *MetricsBuilder) RecordDeploymentHealthDimensionScoreDataPoint(ts pcomm
 	mb.metricDeploymentHealthDimensionScore.recordDataPoint(mb.startTime, ts, val, deploymentPhaseAttributeValue.String(), deploymentCohortAttributeValue.String(), healthDimensionAttributeValue.String())
 }
 
+// RecordDeploymentHealthRecommendationDataPoint adds a data point to deployment.health.recommendation metric.
+func (mb *MetricsBuilder) RecordDeploymentHealthRecommendationDataPoint(ts pcommon.Timestamp, val int64, deploymentCohortAttributeValue AttributeDeploymentCohort, healthRecommendationAttributeValue AttributeHealthRecommendation) {
+	mb.metricDeploymentHealthRecommendation.recordDataPoint(mb.startTime, ts, val, deploymentCohortAttributeValue.String(), healthRecommendationAttributeValue.String())
+}
+
 // RecordDeploymentHealthScoreDataPoint adds a data point to deployment.health.score metric.
-func (mb *MetricsBuilder) RecordDeploymentHealthScoreDataPoint(ts pcommon.Timestamp, val float64, deploymentPhaseAttributeValue AttributeDeploymentPhase, deploymentCohortAttributeValue AttributeDeploymentCohort, healthVerdictAttributeValue AttributeHealthVerdict, healthRecommendationAttributeValue AttributeHealthRecommendation) {
-	mb.metricDeploymentHealthScore.recordDataPoint(mb.startTime, ts, val, deploymentPhaseAttributeValue.String(), deploymentCohortAttributeValue.String(), healthVerdictAttributeValue.String(), healthRecommendationAttributeValue.String())
+func (mb *MetricsBuilder) RecordDeploymentHealthScoreDataPoint(ts pcommon.Timestamp, val float64, deploymentPhaseAttributeValue AttributeDeploymentPhase, deploymentCohortAttributeValue AttributeDeploymentCohort) {
+	mb.metricDeploymentHealthScore.recordDataPoint(mb.startTime, ts, val, deploymentPhaseAttributeValue.String(), deploymentCohortAttributeValue.String())
+}
+
+// RecordDeploymentHealthVerdictDataPoint adds a data point to deployment.health.verdict metric.
+func (mb *MetricsBuilder) RecordDeploymentHealthVerdictDataPoint(ts pcommon.Timestamp, val int64, deploymentCohortAttributeValue AttributeDeploymentCohort, healthVerdictAttributeValue AttributeHealthVerdict) {
+	mb.metricDeploymentHealthVerdict.recordDataPoint(mb.startTime, ts, val, deploymentCohortAttributeValue.String(), healthVerdictAttributeValue.String())
 }
 
 // RecordDeploymentIndicatorBaselineDataPoint adds a data point to deployment.indicator.baseline metric.

@@ -70,7 +70,9 @@ func TestMetricsBuilder(t *testing.T) {
 			aggMap["deployment.count"] = mb.metricDeploymentCount.config.AggregationStrategy
 			aggMap["deployment.duration"] = mb.metricDeploymentDuration.config.AggregationStrategy
 			aggMap["deployment.health.dimension.score"] = mb.metricDeploymentHealthDimensionScore.config.AggregationStrategy
+			aggMap["deployment.health.recommendation"] = mb.metricDeploymentHealthRecommendation.config.AggregationStrategy
 			aggMap["deployment.health.score"] = mb.metricDeploymentHealthScore.config.AggregationStrategy
+			aggMap["deployment.health.verdict"] = mb.metricDeploymentHealthVerdict.config.AggregationStrategy
 			aggMap["deployment.indicator.baseline"] = mb.metricDeploymentIndicatorBaseline.config.AggregationStrategy
 			aggMap["deployment.indicator.lower"] = mb.metricDeploymentIndicatorLower.config.AggregationStrategy
 			aggMap["deployment.indicator.upper"] = mb.metricDeploymentIndicatorUpper.config.AggregationStrategy
@@ -121,9 +123,21 @@ func TestMetricsBuilder(t *testing.T) {
 			}
 			defaultMetricsCount++
 			allMetricsCount++
-			mb.RecordDeploymentHealthScoreDataPoint(ts, 1, AttributeDeploymentPhaseSteady, AttributeDeploymentCohortBaseline, AttributeHealthVerdictHealthy, AttributeHealthRecommendationNone)
+			mb.RecordDeploymentHealthRecommendationDataPoint(ts, 1, AttributeDeploymentCohortBaseline, AttributeHealthRecommendationNone)
 			if tt.name == "reaggregate_set" {
-				mb.RecordDeploymentHealthScoreDataPoint(ts, 3, AttributeDeploymentPhasePre, AttributeDeploymentCohortCanary, AttributeHealthVerdictDegraded, AttributeHealthRecommendationInvestigate)
+				mb.RecordDeploymentHealthRecommendationDataPoint(ts, 3, AttributeDeploymentCohortCanary, AttributeHealthRecommendationInvestigate)
+			}
+			defaultMetricsCount++
+			allMetricsCount++
+			mb.RecordDeploymentHealthScoreDataPoint(ts, 1, AttributeDeploymentPhaseSteady, AttributeDeploymentCohortBaseline)
+			if tt.name == "reaggregate_set" {
+				mb.RecordDeploymentHealthScoreDataPoint(ts, 3, AttributeDeploymentPhasePre, AttributeDeploymentCohortCanary)
+			}
+			defaultMetricsCount++
+			allMetricsCount++
+			mb.RecordDeploymentHealthVerdictDataPoint(ts, 1, AttributeDeploymentCohortBaseline, AttributeHealthVerdictHealthy)
+			if tt.name == "reaggregate_set" {
+				mb.RecordDeploymentHealthVerdictDataPoint(ts, 3, AttributeDeploymentCohortCanary, AttributeHealthVerdictDegraded)
 			}
 			defaultMetricsCount++
 			allMetricsCount++
@@ -171,7 +185,9 @@ func TestMetricsBuilder(t *testing.T) {
 				assert.Empty(t, mb.metricDeploymentCount.aggDataPoints)
 				assert.Empty(t, mb.metricDeploymentDuration.aggDataPoints)
 				assert.Empty(t, mb.metricDeploymentHealthDimensionScore.aggDataPoints)
+				assert.Empty(t, mb.metricDeploymentHealthRecommendation.aggDataPoints)
 				assert.Empty(t, mb.metricDeploymentHealthScore.aggDataPoints)
+				assert.Empty(t, mb.metricDeploymentHealthVerdict.aggDataPoints)
 				assert.Empty(t, mb.metricDeploymentIndicatorBaseline.aggDataPoints)
 				assert.Empty(t, mb.metricDeploymentIndicatorLower.aggDataPoints)
 				assert.Empty(t, mb.metricDeploymentIndicatorUpper.aggDataPoints)
@@ -451,13 +467,58 @@ func TestMetricsBuilder(t *testing.T) {
 						_, ok = dp.Attributes().Get("health.dimension")
 						assert.False(t, ok)
 					}
+				case "deployment.health.recommendation":
+					if tt.name != "reaggregate_set" {
+						assert.False(t, validatedMetrics["deployment.health.recommendation"], "Found a duplicate in the metrics slice: deployment.health.recommendation")
+						validatedMetrics["deployment.health.recommendation"] = true
+						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
+						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
+						assert.Equal(t, "What deploylens advises for the deployment, as a state set - one point per recommendation, 1 for the current one and 0 for the others.", mi.Description())
+						assert.Equal(t, "{recommendation}", mi.Unit())
+						dp := mi.Gauge().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
+						assert.Equal(t, int64(1), dp.IntValue())
+						deploymentCohortAttrVal, ok := dp.Attributes().Get("deployment.cohort")
+						assert.True(t, ok)
+						assert.Equal(t, "baseline", deploymentCohortAttrVal.Str())
+						healthRecommendationAttrVal, ok := dp.Attributes().Get("deployment.health.recommendation")
+						assert.True(t, ok)
+						assert.Equal(t, "none", healthRecommendationAttrVal.Str())
+					} else {
+						assert.False(t, validatedMetrics["deployment.health.recommendation"], "Found a duplicate in the metrics slice: deployment.health.recommendation")
+						validatedMetrics["deployment.health.recommendation"] = true
+						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
+						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
+						assert.Equal(t, "What deploylens advises for the deployment, as a state set - one point per recommendation, 1 for the current one and 0 for the others.", mi.Description())
+						assert.Equal(t, "{recommendation}", mi.Unit())
+						dp := mi.Gauge().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
+						switch aggMap["deployment.health.recommendation"] {
+						case "sum":
+							assert.Equal(t, int64(4), dp.IntValue())
+						case "avg":
+							assert.Equal(t, int64(2), dp.IntValue())
+						case "min":
+							assert.Equal(t, int64(1), dp.IntValue())
+						case "max":
+							assert.Equal(t, int64(3), dp.IntValue())
+						}
+						_, ok := dp.Attributes().Get("deployment.cohort")
+						assert.False(t, ok)
+						_, ok = dp.Attributes().Get("deployment.health.recommendation")
+						assert.False(t, ok)
+					}
 				case "deployment.health.score":
 					if tt.name != "reaggregate_set" {
 						assert.False(t, validatedMetrics["deployment.health.score"], "Found a duplicate in the metrics slice: deployment.health.score")
 						validatedMetrics["deployment.health.score"] = true
 						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
 						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
-						assert.Equal(t, "Health score of the service (per cohort while two versions serve), 0 (unhealthy) to 100 (healthy), with the verdict and recommendation.", mi.Description())
+						assert.Equal(t, "Health score of the service (per cohort while two versions serve), 0 (unhealthy) to 100 (healthy). A score is a judgement - no point is written while the verdict is inconclusive or the evaluation judged nothing - and it agrees with the verdict (healthy at or above health::healthy_above, unhealthy below health::unhealthy_below), so an unconfirmed dip of one evaluation does not show.", mi.Description())
 						assert.Equal(t, "{score}", mi.Unit())
 						dp := mi.Gauge().DataPoints().At(0)
 						assert.Equal(t, start, dp.StartTimestamp())
@@ -470,18 +531,12 @@ func TestMetricsBuilder(t *testing.T) {
 						deploymentCohortAttrVal, ok := dp.Attributes().Get("deployment.cohort")
 						assert.True(t, ok)
 						assert.Equal(t, "baseline", deploymentCohortAttrVal.Str())
-						healthVerdictAttrVal, ok := dp.Attributes().Get("deployment.health.verdict")
-						assert.True(t, ok)
-						assert.Equal(t, "healthy", healthVerdictAttrVal.Str())
-						healthRecommendationAttrVal, ok := dp.Attributes().Get("deployment.health.recommendation")
-						assert.True(t, ok)
-						assert.Equal(t, "none", healthRecommendationAttrVal.Str())
 					} else {
 						assert.False(t, validatedMetrics["deployment.health.score"], "Found a duplicate in the metrics slice: deployment.health.score")
 						validatedMetrics["deployment.health.score"] = true
 						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
 						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
-						assert.Equal(t, "Health score of the service (per cohort while two versions serve), 0 (unhealthy) to 100 (healthy), with the verdict and recommendation.", mi.Description())
+						assert.Equal(t, "Health score of the service (per cohort while two versions serve), 0 (unhealthy) to 100 (healthy). A score is a judgement - no point is written while the verdict is inconclusive or the evaluation judged nothing - and it agrees with the verdict (healthy at or above health::healthy_above, unhealthy below health::unhealthy_below), so an unconfirmed dip of one evaluation does not show.", mi.Description())
 						assert.Equal(t, "{score}", mi.Unit())
 						dp := mi.Gauge().DataPoints().At(0)
 						assert.Equal(t, start, dp.StartTimestamp())
@@ -501,9 +556,50 @@ func TestMetricsBuilder(t *testing.T) {
 						assert.False(t, ok)
 						_, ok = dp.Attributes().Get("deployment.cohort")
 						assert.False(t, ok)
-						_, ok = dp.Attributes().Get("deployment.health.verdict")
+					}
+				case "deployment.health.verdict":
+					if tt.name != "reaggregate_set" {
+						assert.False(t, validatedMetrics["deployment.health.verdict"], "Found a duplicate in the metrics slice: deployment.health.verdict")
+						validatedMetrics["deployment.health.verdict"] = true
+						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
+						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
+						assert.Equal(t, "The health verdict as a state set (kube-state-metrics' way for enums) - one point per verdict value, 1 for the current one and 0 for the others, so a verdict change starts no new series; written from the first evaluation on, inconclusive included.", mi.Description())
+						assert.Equal(t, "{verdict}", mi.Unit())
+						dp := mi.Gauge().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
+						assert.Equal(t, int64(1), dp.IntValue())
+						deploymentCohortAttrVal, ok := dp.Attributes().Get("deployment.cohort")
+						assert.True(t, ok)
+						assert.Equal(t, "baseline", deploymentCohortAttrVal.Str())
+						healthVerdictAttrVal, ok := dp.Attributes().Get("deployment.health.verdict")
+						assert.True(t, ok)
+						assert.Equal(t, "healthy", healthVerdictAttrVal.Str())
+					} else {
+						assert.False(t, validatedMetrics["deployment.health.verdict"], "Found a duplicate in the metrics slice: deployment.health.verdict")
+						validatedMetrics["deployment.health.verdict"] = true
+						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
+						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
+						assert.Equal(t, "The health verdict as a state set (kube-state-metrics' way for enums) - one point per verdict value, 1 for the current one and 0 for the others, so a verdict change starts no new series; written from the first evaluation on, inconclusive included.", mi.Description())
+						assert.Equal(t, "{verdict}", mi.Unit())
+						dp := mi.Gauge().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
+						switch aggMap["deployment.health.verdict"] {
+						case "sum":
+							assert.Equal(t, int64(4), dp.IntValue())
+						case "avg":
+							assert.Equal(t, int64(2), dp.IntValue())
+						case "min":
+							assert.Equal(t, int64(1), dp.IntValue())
+						case "max":
+							assert.Equal(t, int64(3), dp.IntValue())
+						}
+						_, ok := dp.Attributes().Get("deployment.cohort")
 						assert.False(t, ok)
-						_, ok = dp.Attributes().Get("deployment.health.recommendation")
+						_, ok = dp.Attributes().Get("deployment.health.verdict")
 						assert.False(t, ok)
 					}
 				case "deployment.indicator.baseline":
