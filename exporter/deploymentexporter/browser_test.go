@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"os"
 	"os/exec"
@@ -267,6 +268,14 @@ func TestStatusPageInChromium(t *testing.T) {
 	assert.Equal(t, "no health data", text(cartRow+`.querySelector('.score').textContent`))
 	assert.Equal(t, 0.0, count(cartRow+`.querySelectorAll('.health svg *').length`), "an empty score line")
 	assert.Equal(t, "no action recommended", text(cartRow+`.querySelector('.recommendation').textContent`))
+	// A judgement that withholds its score: the page says what it is, not 0.
+	now := f.clock.Now()
+	f.c.mu.Lock()
+	f.c.st.services[serviceKey{Namespace: "shop", Service: "cart", Environment: "production"}].Health = health{
+		Score: math.NaN(), Verdict: deployevent.VerdictInconclusive, At: now, ReceivedAt: now,
+	}
+	f.c.mu.Unlock()
+	waitFor(t, page, cartRow+`.querySelector('.score').textContent`, "inconclusive", "no score, the health verdict instead")
 	assert.Contains(t, text(`document.querySelector('#recent tbody').textContent`), "succeeded")
 	assert.Equal(t, "live", text(`document.getElementById('conn').textContent`))
 
