@@ -4,10 +4,12 @@ package deploymentexporter
 
 import (
 	"bufio"
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"os"
 	"os/exec"
@@ -187,11 +189,22 @@ func waitFor(t *testing.T, c *cdpClient, expr string, want any, msg string) {
 	}
 }
 
-// The status page, in headless Chromium: it renders the known deployment,
-// and the score changes without a reload when a new health data point
-// arrives.
+// The status page, in headless Chromium: it renders the known deployment
+// with values in their units, sparklines that start where the data starts,
+// one recommendation per deployment and alerts with their evidence; the
+// score changes without a reload when a new health data point arrives.
 func TestStatusPageInChromium(t *testing.T) {
 	f := statusFixture(t, 200*time.Millisecond)
+	ctx := context.Background()
+	// An indicator alert that recommends nothing, beside the deployment's rollback.
+	regression := criticalAlert()
+	regression.name, regression.severity, regression.fingerprint, regression.recommendation = "IndicatorRegression", "warning", "fp-ratio-1", "none"
+	regression.indicator, regression.value, regression.baseline, regression.lower, regression.upper = "error_ratio", 0.027, 0.008, 0, 0.022
+	regression.body = "checkout 1.4.2: error ratio above its baseline."
+	require.NoError(t, f.c.consumeLogs(ctx, alertLogs(regression)))
+	// A deployment with no health data yet.
+	cart := deployevent.Event{Service: "cart", Namespace: "shop", Environment: "production", Version: "2.0.0", ID: "gh-77", State: deployevent.StateStarted, Timestamp: f.clock.Now()}
+	require.NoError(t, f.c.consumeLogs(ctx, lifecycleLogsOf(cart)))
 	page := startChromium(t)
 
 	_, err := page.call("Page.navigate", map[string]any{"url": f.base + "/"})
@@ -211,11 +224,58 @@ func TestStatusPageInChromium(t *testing.T) {
 	assert.Equal(t, "1.4.2from 1.4.1", text(row+`.querySelector('.version').textContent`))
 	assert.Equal(t, "fail", text(row+`.querySelector('.verdict .badge').textContent`))
 	assert.Equal(t, "4m 0s", text(row+`.querySelector('.duration').textContent`))
-	assert.Equal(t, "error_rate 0.04 vs 0.01", text(row+`.querySelector('[data-indicator="error_rate"] span').textContent`))
-	n, err := page.eval(row + `.querySelectorAll('[data-indicator="error_rate"] svg polyline').length`)
-	require.NoError(t, err)
-	assert.Equal(t, 2.0, n, "a value line and a baseline line")
+	indicator := func(name string) string { return row + `.querySelector('[data-indicator="` + name + `"]')` }
+	assert.Equal(t, "error ratio 4 % vs 1 %", text(indicator("error_ratio")+`.querySelector('span').textContent`))
+	assert.Equal(t, "latency p95 213 ms vs 200 ms", text(indicator("latency_p95")+`.querySelector('span').textContent`))
+	assert.Equal(t, "request rate 25.5 req/s vs 24 req/s", text(indicator("request_rate")+`.querySelector('span').textContent`))
+	count := func(expr string) float64 {
+		v, err := page.eval(expr)
+		require.NoError(t, err)
+		n, _ := v.(float64)
+		return n
+	}
+	assert.Equal(t, 2.0, count(indicator("error_ratio")+`.querySelectorAll('svg polyline').length`), "a value line and a baseline line")
+	assert.Equal(t, 2.0, count(indicator("request_rate")+`.querySelectorAll('svg circle').length`), "one point each: a dot each")
+	assert.Equal(t, 0.0, count(indicator("request_rate")+`.querySelectorAll('svg polyline').length`))
+
+	// The score line starts at the left edge with the first score (a minute
+	// after the deployment started, not at 0 from its start) and ends at the
+	// right edge; its y range is the scores' (80 top, 74 bottom).
+	firstX := func(svg string) float64 {
+		return count(`parseFloat(` + svg + `.querySelector('polyline').getAttribute('points').split(' ')[0].split(',')[0])`)
+	}
+	scoreSVG := row + `.querySelector('.health svg')`
+	assert.Equal(t, 2.0, firstX(scoreSVG), "the first score is at the left edge")
+	assert.Equal(t, t0.Add(time.Minute).UTC().Format("2006-01-02T15:04:05.000Z"), text(scoreSVG+`.getAttribute('data-t0')`))
+	assert.Equal(t, "2.0,2.0 30.7,8.0 59.3,14.0 88.0,20.0", text(scoreSVG+`.querySelector('polyline').getAttribute('points')`))
+	assert.Equal(t, 2.0, firstX(indicator("error_ratio")+`.querySelector('svg')`))
+
+	// One recommendation, the deployment's; alerts under it show evidence, not one of their own.
+	assert.Equal(t, "recommends rollback", text(row+`.querySelector('.recommendation').textContent`))
+	assert.Equal(t, 1.0, count(row+`.querySelectorAll('.recommendation').length`))
+	group := `document.querySelector('#alerts tr.group[data-key="shop/checkout/production"]')`
+	assert.Contains(t, text(group+`.textContent`), "deployment gh-1234")
+	assert.Equal(t, 1.0, count(`document.querySelectorAll('#alerts tr.group').length`), "both alerts are under one deployment")
 	assert.Equal(t, "DeploymentErrorRateRegression", text(`document.querySelector('#alerts tr[data-fingerprint="fp-err-1"] .alertname').textContent`))
+	ratioAlert := `document.querySelector('#alerts tr[data-fingerprint="fp-ratio-1"]')`
+	assert.Equal(t, "error ratio 2.7 % vs baseline 0.8 % (expected ≤ 2.2 %); anomaly score 0.97, confidence 99 % (two_proportion)",
+		text(ratioAlert+`.querySelector('.evidence').textContent`))
+	assert.NotContains(t, text(`document.querySelector('#alerts').textContent`), "none")
+	assert.NotContains(t, text(`document.querySelector('#alerts').textContent`), "rollback")
+
+	// No health data: no score, not 0.
+	cartRow := `document.querySelector('tr[data-key="shop/cart/production"]')`
+	assert.Equal(t, "no health data", text(cartRow+`.querySelector('.score').textContent`))
+	assert.Equal(t, 0.0, count(cartRow+`.querySelectorAll('.health svg *').length`), "an empty score line")
+	assert.Equal(t, "no action recommended", text(cartRow+`.querySelector('.recommendation').textContent`))
+	// A judgement that withholds its score: the page says what it is, not 0.
+	now := f.clock.Now()
+	f.c.mu.Lock()
+	f.c.st.services[serviceKey{Namespace: "shop", Service: "cart", Environment: "production"}].Health = health{
+		Score: math.NaN(), Verdict: deployevent.VerdictInconclusive, At: now, ReceivedAt: now,
+	}
+	f.c.mu.Unlock()
+	waitFor(t, page, cartRow+`.querySelector('.score').textContent`, "inconclusive", "no score, the health verdict instead")
 	assert.Contains(t, text(`document.querySelector('#recent tbody').textContent`), "succeeded")
 	assert.Equal(t, "live", text(`document.getElementById('conn').textContent`))
 

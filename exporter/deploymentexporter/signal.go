@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -204,7 +203,7 @@ func num(m pcommon.Map, k string) *float64 {
 	default:
 		return nil
 	}
-	if math.IsNaN(f) || math.IsInf(f, 0) {
+	if !finiteNum(f) {
 		return nil
 	}
 	return &f

@@ -185,3 +185,11 @@ func TestParseAlertDefaults(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, sig.Fingerprint, again.Fingerprint, "derived fingerprints are stable")
 }
+
+func values(tv []timedValue) []float64 {
+	out := make([]float64, len(tv))
+	for i, v := range tv {
+		out[i] = v.Value
+	}
+	return out
+}

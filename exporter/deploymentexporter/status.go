@@ -26,31 +26,48 @@ type statusSnapshot struct {
 }
 
 type statusDeployment struct {
-	Key             string            `json:"key"`
-	Service         string            `json:"service"`
-	Namespace       string            `json:"namespace"`
-	Environment     string            `json:"environment"`
-	Phase           string            `json:"phase"`
-	State           string            `json:"state"`
-	Strategy        string            `json:"strategy"`
-	DeploymentID    string            `json:"deployment_id"`
-	Version         string            `json:"version"`
-	PreviousVersion string            `json:"previous_version"`
-	StartedAt       string            `json:"started_at"`
-	DurationSeconds float64           `json:"duration_seconds"`
-	HealthScore     *float64          `json:"health_score"`
-	HealthVerdict   string            `json:"health_verdict"`
-	Recommendation  string            `json:"recommendation"`
-	Verdict         string            `json:"verdict"`
-	Reasons         []string          `json:"reasons"`
-	Scores          []float64         `json:"scores"`
-	Indicators      []statusIndicator `json:"indicators"`
+	Key             string  `json:"key"`
+	Service         string  `json:"service"`
+	Namespace       string  `json:"namespace"`
+	Environment     string  `json:"environment"`
+	Phase           string  `json:"phase"`
+	State           string  `json:"state"`
+	Strategy        string  `json:"strategy"`
+	DeploymentID    string  `json:"deployment_id"`
+	Version         string  `json:"version"`
+	PreviousVersion string  `json:"previous_version"`
+	StartedAt       string  `json:"started_at"`
+	DurationSeconds float64 `json:"duration_seconds"`
+	// HealthScore is null while there is no score (no health data yet, or
+	// the judgement is still learning or inconclusive); HealthScoreText is
+	// then empty.
+	HealthScore     *float64 `json:"health_score"`
+	HealthScoreText string   `json:"health_score_text"`
+	HealthVerdict   string   `json:"health_verdict"`
+	// Recommendation is the deployment's one recommendation, the one the
+	// gate acts on (POST /v1/gate/rollback rolls back on `rollback`).
+	Recommendation string            `json:"recommendation"`
+	Verdict        string            `json:"verdict"`
+	Reasons        []string          `json:"reasons"`
+	Scores         []statusPoint     `json:"scores"`
+	Indicators     []statusIndicator `json:"indicators"`
 }
 
+// statusPoint is one point of a sparkline.
+type statusPoint struct {
+	At    string  `json:"at"`
+	Value float64 `json:"value"`
+}
+
+// statusIndicator is an indicator's sparkline data, and its latest value and
+// baseline as text with their unit.
 type statusIndicator struct {
-	Name      string    `json:"name"`
-	Values    []float64 `json:"values"`
-	Baselines []float64 `json:"baselines"`
+	Name      string        `json:"name"`
+	Label     string        `json:"label"`
+	Value     string        `json:"value"`
+	Baseline  string        `json:"baseline"`
+	Values    []statusPoint `json:"values"`
+	Baselines []statusPoint `json:"baselines"`
 }
 
 type statusFinished struct {
@@ -66,24 +83,43 @@ type statusFinished struct {
 	DurationSeconds float64 `json:"duration_seconds"`
 }
 
+// statusAlert is a firing alert, listed under the deployment it is about
+// (Key and DeploymentID) with its evidence as text. It carries no
+// recommendation of its own: the deployment's is the one to act on.
 type statusAlert struct {
-	Fingerprint    string `json:"fingerprint"`
-	Alertname      string `json:"alertname"`
-	Severity       string `json:"severity"`
-	Service        string `json:"service"`
-	Environment    string `json:"environment"`
-	Version        string `json:"version"`
-	Summary        string `json:"summary"`
-	Recommendation string `json:"recommendation"`
-	StartsAt       string `json:"starts_at"`
+	Fingerprint  string `json:"fingerprint"`
+	Alertname    string `json:"alertname"`
+	Severity     string `json:"severity"`
+	Key          string `json:"key"`
+	Service      string `json:"service"`
+	Namespace    string `json:"namespace"`
+	Environment  string `json:"environment"`
+	Version      string `json:"version"`
+	DeploymentID string `json:"deployment_id"`
+	Summary      string `json:"summary"`
+	Evidence     string `json:"evidence"`
+	StartsAt     string `json:"starts_at"`
 }
 
-func values(tv []timedValue) []float64 {
-	out := make([]float64, len(tv))
-	for i, v := range tv {
-		out[i] = v.Value
+// points is a ring's values for a sparkline, oldest first; values that are
+// not numbers (a score withheld while the judgement is inconclusive) are left
+// out, so a line never ramps from a made-up 0.
+func points(tv []timedValue) []statusPoint {
+	out := make([]statusPoint, 0, len(tv))
+	for _, v := range tv {
+		if finiteNum(v.Value) {
+			out = append(out, statusPoint{At: v.At.UTC().Format(time.RFC3339Nano), Value: v.Value})
+		}
 	}
 	return out
+}
+
+// lastText is the latest point's value in unit u, "" without points.
+func lastText(ps []statusPoint, u unit) string {
+	if len(ps) == 0 {
+		return ""
+	}
+	return u.format(ps[len(ps)-1].Value)
 }
 
 // active reports whether a view is in a deployment: running, or in its
@@ -123,9 +159,12 @@ func (s *state) snapshot(now time.Time, g *GateConfig) statusSnapshot {
 		sd := statusDeployment{
 			Key: v.Key.String(), Service: v.Key.Service, Namespace: v.Key.Namespace, Environment: v.Key.Environment,
 			Phase: vr.Phase, State: vr.State, DeploymentID: vr.DeploymentID, Version: vr.Version, PreviousVersion: vr.PreviousVersion,
-			StartedAt: vr.StartedAt, DurationSeconds: vr.ObservedSeconds, HealthScore: vr.HealthScore, HealthVerdict: vr.HealthVerdict,
+			StartedAt: vr.StartedAt, DurationSeconds: vr.ObservedSeconds, HealthVerdict: vr.HealthVerdict,
 			Recommendation: vr.Recommendation, Verdict: vr.Verdict, Reasons: vr.Reasons,
-			Scores: values(v.Scores.slice()), Indicators: []statusIndicator{},
+			Scores: points(v.Scores.slice()), Indicators: []statusIndicator{},
+		}
+		if sc := vr.HealthScore; sc != nil && finiteNum(*sc) {
+			sd.HealthScore, sd.HealthScoreText = sc, unitPlain.format(*sc)
 		}
 		if d := v.Deployment; d != nil {
 			sd.Strategy = d.Strategy
@@ -139,8 +178,10 @@ func (s *state) snapshot(now time.Time, g *GateConfig) statusSnapshot {
 		}
 		sort.Strings(names)
 		for _, name := range names {
-			ind := v.Indicators[name]
-			sd.Indicators = append(sd.Indicators, statusIndicator{Name: name, Values: values(ind.Values.slice()), Baselines: values(ind.Baselines.slice())})
+			ind, u := v.Indicators[name], unitOf(name)
+			si := statusIndicator{Name: name, Label: indicatorLabel(name), Values: points(ind.Values.slice()), Baselines: points(ind.Baselines.slice())}
+			si.Value, si.Baseline = lastText(si.Values, u), lastText(si.Baselines, u)
+			sd.Indicators = append(sd.Indicators, si)
 		}
 		snap.Active = append(snap.Active, sd)
 	}
@@ -152,11 +193,20 @@ func (s *state) snapshot(now time.Time, g *GateConfig) statusSnapshot {
 	for _, e := range entries {
 		a := &e.Signal
 		snap.Alerts = append(snap.Alerts, statusAlert{
-			Fingerprint: a.Fingerprint, Alertname: a.Name, Severity: a.Severity, Service: a.Key.Service,
-			Environment: a.Key.Environment, Version: a.Version, Summary: a.Summary,
-			Recommendation: string(a.Recommendation), StartsAt: rfc3339(a.StartsAt),
+			Fingerprint: a.Fingerprint, Alertname: a.Name, Severity: a.Severity, Key: a.Key.String(),
+			Service: a.Key.Service, Namespace: a.Key.Namespace, Environment: a.Key.Environment,
+			Version: a.Version, DeploymentID: a.DeploymentID, Summary: a.Summary,
+			Evidence: a.Evidence.display(), StartsAt: rfc3339(a.StartsAt),
 		})
 	}
+	// Grouped by deployment (the page lists them under it), oldest first within.
+	sort.SliceStable(snap.Alerts, func(i, j int) bool {
+		ai, aj := &snap.Alerts[i], &snap.Alerts[j]
+		if ai.Key != aj.Key {
+			return ai.Key < aj.Key
+		}
+		return ai.DeploymentID < aj.DeploymentID
+	})
 	return snap
 }
 

@@ -2,7 +2,9 @@ package deploymentexporter
 
 import (
 	"context"
+	"encoding/json"
 	"io"
+	"math"
 	"net/http"
 	"regexp"
 	"testing"
@@ -16,8 +18,8 @@ import (
 )
 
 // statusFixture: deployment gh-1234 of checkout started at t0 and is now
-// 4 minutes in, with health and indicator data, a firing alert, and one
-// earlier deployment that finished.
+// 4 minutes in, with health and indicator data (request_rate only in the
+// last minute), a firing alert, and one earlier deployment that finished.
 func statusFixture(t *testing.T, refresh time.Duration) *gateFixture {
 	t.Helper()
 	f := newGateFixture(t, func(cfg *Config) { cfg.Gate.Get().StatusRefreshInterval = refresh }, nil)
@@ -32,10 +34,11 @@ func statusFixture(t *testing.T, refresh time.Duration) *gateFixture {
 	f.deploy()
 	for i := range 4 {
 		f.clock.Advance(time.Minute)
-		f.health(testHealth{
-			score: 80 - float64(i*2), verdict: deployevent.VerdictHealthy,
-			indicators: map[string][2]float64{"error_rate": {0.01 + float64(i)*0.01, 0.01}, "latency_p99": {210 + float64(i), 200}},
-		})
+		inds := map[string][2]float64{"error_ratio": {0.01 + float64(i)*0.01, 0.01}, "latency_p95": {0.21 + float64(i)*0.001, 0.2}}
+		if i == 3 {
+			inds["request_rate"] = [2]float64{25.5, 24}
+		}
+		f.health(testHealth{score: 80 - float64(i*2), verdict: deployevent.VerdictHealthy, indicators: inds})
 	}
 	require.NoError(t, f.c.consumeLogs(ctx, alertLogs(criticalAlert())))
 	return f
@@ -59,14 +62,36 @@ func TestStatusJSON(t *testing.T) {
 	assert.Equal(t, "1.4.2", d["version"])
 	assert.Equal(t, "1.4.1", d["previous_version"])
 	assert.Equal(t, 74.0, d["health_score"])
+	assert.Equal(t, "74", d["health_score_text"])
 	assert.Equal(t, "fail", d["verdict"], "a critical alert fires for the deployment")
+	assert.Equal(t, "rollback", d["recommendation"], "the critical alert recommends rollback")
 	assert.Equal(t, 240.0, d["duration_seconds"])
-	assert.Equal(t, []any{80.0, 78.0, 76.0, 74.0}, d["scores"])
+	at := func(m int) string { return t0.Add(time.Duration(m) * time.Minute).UTC().Format(time.RFC3339Nano) }
+	assert.Equal(t, []any{
+		map[string]any{"at": at(1), "value": 80.0}, map[string]any{"at": at(2), "value": 78.0},
+		map[string]any{"at": at(3), "value": 76.0}, map[string]any{"at": at(4), "value": 74.0},
+	}, d["scores"], "the score line starts at the first score, a minute after the deployment started")
 	inds := d["indicators"].([]any)
-	require.Len(t, inds, 2)
-	assert.Equal(t, "error_rate", inds[0].(map[string]any)["name"])
-	assert.Equal(t, []any{0.01, 0.02, 0.03, 0.04}, inds[0].(map[string]any)["values"])
-	assert.Equal(t, []any{0.01, 0.01, 0.01, 0.01}, inds[0].(map[string]any)["baselines"])
+	require.Len(t, inds, 3)
+	errs := inds[0].(map[string]any)
+	assert.Equal(t, "error_ratio", errs["name"])
+	assert.Equal(t, "error ratio", errs["label"])
+	assert.Equal(t, "4 %", errs["value"])
+	assert.Equal(t, "1 %", errs["baseline"])
+	pointValues := func(ps any) []any {
+		var out []any
+		for _, p := range ps.([]any) {
+			out = append(out, p.(map[string]any)["value"])
+		}
+		return out
+	}
+	assert.Equal(t, []any{0.01, 0.02, 0.03, 0.04}, pointValues(errs["values"]))
+	assert.Equal(t, []any{0.01, 0.01, 0.01, 0.01}, pointValues(errs["baselines"]))
+	assert.Equal(t, "213 ms", inds[1].(map[string]any)["value"])
+	assert.Equal(t, "200 ms", inds[1].(map[string]any)["baseline"])
+	rate := inds[2].(map[string]any)
+	assert.Equal(t, "25.5 req/s", rate["value"])
+	assert.Equal(t, []any{map[string]any{"at": at(4), "value": 25.5}}, rate["values"], "one point: the page draws a dot")
 
 	recent := body["recent"].([]any)
 	require.Len(t, recent, 1)
@@ -77,7 +102,33 @@ func TestStatusJSON(t *testing.T) {
 
 	alerts := body["alerts"].([]any)
 	require.Len(t, alerts, 1)
-	assert.Equal(t, "DeploymentErrorRateRegression", alerts[0].(map[string]any)["alertname"])
+	a := alerts[0].(map[string]any)
+	assert.Equal(t, "DeploymentErrorRateRegression", a["alertname"])
+	assert.Equal(t, "shop/checkout/production", a["key"])
+	assert.Equal(t, "gh-1234", a["deployment_id"])
+	assert.Equal(t, "error rate 0.052/s vs baseline 0.01/s (expected 0.004/s to 0.016/s); anomaly score 0.97, confidence 99 % (two_proportion)", a["evidence"])
+	assert.NotContains(t, a, "recommendation", "the deployment's recommendation is the one to act on")
+}
+
+// While the judgement withholds the score (NaN), the page gets no score and
+// no made-up point on the score line.
+func TestStatusWithoutScore(t *testing.T) {
+	s := newState(StateConfig{MaxServices: 10, MaxAlerts: 10, MaxIndicators: 10, History: 5, SparklinePoints: 10})
+	s.applyLifecycle(&deployevent.Event{Service: "checkout", Namespace: "shop", Environment: "production", ID: "gh-1", State: deployevent.StateStarted, Timestamp: t0}, t0)
+	v := s.services[checkoutKey]
+	v.Health = health{Score: math.NaN(), Verdict: deployevent.VerdictInconclusive, At: t0.Add(time.Minute), ReceivedAt: t0.Add(time.Minute)}
+	v.Scores.push(timedValue{At: t0.Add(time.Minute), Value: math.NaN()})
+	v.Scores.push(timedValue{At: t0.Add(2 * time.Minute), Value: 91})
+	v.Scores.push(timedValue{At: t0.Add(3 * time.Minute), Value: math.NaN()})
+	snap := s.snapshot(t0.Add(3*time.Minute), &GateConfig{MaxHealthAge: time.Hour})
+	require.Len(t, snap.Active, 1)
+	d := snap.Active[0]
+	assert.Nil(t, d.HealthScore)
+	assert.Empty(t, d.HealthScoreText)
+	assert.Equal(t, "inconclusive", d.HealthVerdict)
+	assert.Equal(t, []statusPoint{{At: t0.Add(2 * time.Minute).UTC().Format(time.RFC3339Nano), Value: 91}}, d.Scores)
+	_, err := json.Marshal(snap)
+	require.NoError(t, err, "the status JSON encodes")
 }
 
 // The page is one self-contained document: no external scripts, styles,
