@@ -9,6 +9,8 @@ import (
 
 	"github.com/go-openapi/strfmt"
 	"github.com/prometheus/alertmanager/api/v2/models"
+
+	"github.com/deploylens/deploylens/internal/deployevent"
 )
 
 // Alertmanager labels and annotations: the public contract of an alert.
@@ -125,7 +127,7 @@ func (c *amConverter) postable(a *alertSignal) *models.PostableAlert {
 	if u := c.runbook.expand(a); u != "" {
 		annotations[annotationRunbookURL] = u
 	}
-	if ev := a.Evidence.text(); ev != "" {
+	if ev := a.evidenceText((*evidence).text); ev != "" {
 		annotations[annotationEvidence] = ev
 	}
 	endsAt := a.EndsAt
@@ -147,11 +149,30 @@ func (c *amConverter) postable(a *alertSignal) *models.PostableAlert {
 func (c *amConverter) postableAlerts(alerts []alertSignal) (models.PostableAlerts, error) {
 	out := make(models.PostableAlerts, 0, len(alerts))
 	for i := range alerts {
-		pa := c.postable(&alerts[i])
-		if err := pa.Validate(strfmt.Default); err != nil {
-			return nil, fmt.Errorf("alert %s: %w", alerts[i].Fingerprint, err)
+		batch := []*models.PostableAlert{c.postable(&alerts[i])}
+		if old := replacedLabelSet(&alerts[i]); old != nil {
+			batch = append(batch, c.postable(old))
 		}
-		out = append(out, pa)
+		for _, pa := range batch {
+			if err := pa.Validate(strfmt.Default); err != nil {
+				return nil, fmt.Errorf("alert %s: %w", alerts[i].Fingerprint, err)
+			}
+			out = append(out, pa)
+		}
 	}
 	return out, nil
+}
+
+// replacedLabelSet is, for a signal that changed a firing alert's severity in
+// place, the alert under its old severity resolved now: the severity is a
+// label, so to Alertmanager the change is a new alert, and without this the
+// old one would stay active until its endsAt passed.
+func replacedLabelSet(a *alertSignal) *alertSignal {
+	if !a.firing() || a.PreviousSeverity == "" || a.PreviousSeverity == a.Severity {
+		return nil
+	}
+	old := *a
+	old.Severity, old.PreviousSeverity = a.PreviousSeverity, ""
+	old.State, old.EndsAt = deployevent.AlertResolved, a.SignalledAt
+	return &old
 }

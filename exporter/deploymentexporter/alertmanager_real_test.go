@@ -25,10 +25,16 @@ const alertmanagerPath = "/usr/bin/prometheus-alertmanager"
 // returns its base URL.
 func startAlertmanager(t *testing.T) string {
 	t.Helper()
+	return startAlertmanagerWith(t, "route:\n  receiver: blackhole\nreceivers:\n  - name: blackhole\n")
+}
+
+// startAlertmanagerWith runs it with the given configuration.
+func startAlertmanagerWith(t *testing.T, configYAML string) string {
+	t.Helper()
 	requireBinary(t, alertmanagerPath, "prometheus-alertmanager")
 	dir := t.TempDir()
 	config := filepath.Join(dir, "alertmanager.yml")
-	require.NoError(t, os.WriteFile(config, []byte("route:\n  receiver: blackhole\nreceivers:\n  - name: blackhole\n"), 0o600))
+	require.NoError(t, os.WriteFile(config, []byte(configYAML), 0o600))
 	addr := freeAddr(t)
 	cmd := exec.Command(alertmanagerPath,
 		"--config.file="+config,
@@ -118,4 +124,49 @@ func TestRealAlertmanager(t *testing.T) {
 	require.NoError(t, c.consumeLogs(context.Background(), alertLogs(alert.resolved(time.Now()))))
 	require.Eventually(t, func() bool { return len(listAlerts(t, base)) == 0 }, 15*time.Second, 100*time.Millisecond,
 		"the resolved alert is no longer listed")
+}
+
+// One faulty deployment is one alert in Alertmanager: its severity changes
+// in place (the old label set is resolved at once, not left to expire) and
+// its annotations carry every indicator's evidence.
+func TestRealAlertmanagerSeverityChangesInPlace(t *testing.T) {
+	base := startAlertmanager(t)
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	c := startCore(t, testConfig(func(cfg *Config) { cfg.Alertmanager.Endpoints = []string{base} }), nil, nil)
+
+	regression := criticalAlert()
+	regression.name, regression.fingerprint, regression.indicator = "DeploymentRegression", "fp-deploy-1", ""
+	regression.severity, regression.recommendation = "warning", "hold"
+	regression.startedAt, regression.at = now.Add(-20*time.Second), now.Add(-20*time.Second)
+	regression.evidences = []map[string]any{
+		{"indicator.name": "error_ratio", "indicator.value": 0.041, "indicator.baseline": 0.009, "indicator.upper": 0.016, "anomaly.score": 0.97, "anomaly.test": "two_proportion_z"},
+		{"indicator.name": "latency_p95", "indicator.value": 0.31, "indicator.baseline": 0.18, "anomaly.score": 0.8, "anomaly.test": "mann_whitney_u"},
+	}
+	require.NoError(t, c.consumeLogs(context.Background(), alertLogs(regression)))
+	require.Eventually(t, func() bool { return len(listAlerts(t, base)) == 1 }, 15*time.Second, 100*time.Millisecond)
+
+	critical := regression
+	critical.severity, critical.previousSeverity, critical.recommendation, critical.at = "critical", "warning", "rollback", now
+	require.NoError(t, c.consumeLogs(context.Background(), alertLogs(critical)))
+
+	var active models.GettableAlerts
+	require.Eventually(t, func() bool {
+		active = nil
+		for _, a := range listAlerts(t, base) {
+			if *a.Status.State == "active" || *a.Status.State == "unprocessed" {
+				active = append(active, a)
+			}
+		}
+		return len(active) == 1 && active[0].Labels["severity"] == "critical"
+	}, 15*time.Second, 100*time.Millisecond, "one active alert, now critical: %v", active)
+	got := active[0]
+	assert.Equal(t, models.LabelSet{
+		"alertname": "DeploymentRegression", "service": "checkout", "namespace": "shop", "environment": "production",
+		"severity": "critical", "deployment_id": "gh-1234", "version": "1.4.2",
+	}, got.Labels, "no indicator label: the alert is about the deployment")
+	assert.True(t, time.Time(*got.StartsAt).Equal(now.Add(-20*time.Second)), "the same alert: it started when it first fired")
+	assert.Contains(t, got.Annotations["evidence"], "indicator=error_ratio")
+	assert.Contains(t, got.Annotations["evidence"], "indicator=latency_p95")
+	assert.Contains(t, got.Annotations["description"], "latency p95")
+	assert.Equal(t, "rollback", got.Annotations["recommendation"])
 }

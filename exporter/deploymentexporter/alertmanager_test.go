@@ -45,7 +45,7 @@ func TestAlertmanagerPostsExactAlert(t *testing.T) {
 	wantAnnotations := map[string]any{
 		"summary": "checkout 1.4.2 fails 5.2% of requests against 1.0% before the deployment: roll back.",
 		"description": "checkout 1.4.2 (previous 1.4.1) in production, namespace shop, phase during, deployment gh-1234. " +
-			"error_rate is 0.052 against a baseline of 0.01 (expected 0.004 to 0.016). Recommendation: rollback.",
+			"error rate 0.052/s vs baseline 0.01/s (expected 0.004/s to 0.016/s); anomaly score 0.97, confidence 99 % (two_proportion). Recommendation: rollback.",
 		"recommendation": "rollback",
 		"runbook_url":    "https://runbooks.example.com/DeploymentErrorRateRegression?service=checkout",
 		"evidence":       "indicator=error_rate value=0.052 baseline=0.01 expected=[0.004, 0.016] anomaly_score=0.97 confidence=0.99 test=two_proportion",

@@ -296,7 +296,17 @@ func (c *core) consumeLogs(ctx context.Context, ld plog.Logs) error {
 //     yet notified; a resolve goes to every channel notified of it (or, when
 //     the exporter did not track it, to those due by its duration), once.
 func (c *core) routeSignal(ctx context.Context, a *alertSignal, single plog.Logs, now time.Time, out batches) {
-	entry, ended, repeated := c.st.applyAlert(a, single, now)
+	stored := single
+	if a.PreviousSeverity != "" {
+		// Re-sends are of the alert as it is now: the change was told once.
+		stored = plog.NewLogs()
+		single.CopyTo(stored)
+		stored.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().At(0).Attributes().Remove(deployevent.AttrAlertPreviousSeverity)
+	}
+	entry, ended, repeated := c.st.applyAlert(a, stored, now)
+	if entry != nil {
+		entry.Signal.PreviousSeverity = ""
+	}
 	for _, t := range c.amTargets {
 		out.add(t, single)
 	}

@@ -69,6 +69,9 @@ type testAlert struct {
 	test                                               string
 	startedAt, endedAt, at                             time.Time
 	body                                               string
+	// evidences is alert.evidence (an alert about a whole deployment); previousSeverity alert.previous_severity.
+	evidences        []map[string]any
+	previousSeverity string
 }
 
 // criticalAlert is the alert most tests use.
@@ -128,6 +131,15 @@ func (a testAlert) appendTo(ld plog.Logs) {
 	putIf(attrs, deployevent.AttrPreviousVersion, a.previousVersion)
 	putIf(attrs, deployevent.AttrDeploymentPhase, a.phase)
 	putIf(attrs, deployevent.AttrRevision, a.revision)
+	putIf(attrs, deployevent.AttrAlertPreviousSeverity, a.previousSeverity)
+	if len(a.evidences) > 0 {
+		list := attrs.PutEmptySlice(deployevent.AttrAlertEvidence)
+		for _, ev := range a.evidences {
+			if err := list.AppendEmpty().SetEmptyMap().FromRaw(ev); err != nil {
+				panic(err)
+			}
+		}
+	}
 	if a.indicator != "" {
 		attrs.PutStr(deployevent.AttrIndicatorName, a.indicator)
 		attrs.PutDouble(deployevent.AttrIndicatorValue, a.value)

@@ -64,9 +64,38 @@ type alertSignal struct {
 	EndsAt      time.Time
 	SignalledAt time.Time
 
+	// Evidence is what a per-indicator alert rests on; Evidences, what an
+	// alert about a whole deployment rests on (alert.evidence), strongest first.
 	Evidence      evidence
+	Evidences     []evidence
 	HealthScore   *float64
 	HealthVerdict string
+	// PreviousSeverity is set on the signal that changed a firing alert's
+	// severity in place: the old Alertmanager label set is resolved at once.
+	PreviousSeverity string
+}
+
+// allEvidence is every piece of evidence the alert carries, strongest first.
+func (a *alertSignal) allEvidence() []evidence {
+	if len(a.Evidences) > 0 {
+		return a.Evidences
+	}
+	if !a.Evidence.empty() {
+		return []evidence{a.Evidence}
+	}
+	return nil
+}
+
+// evidenceText joins every piece of evidence's text with "; ".
+func (a *alertSignal) evidenceText(text func(*evidence) string) string {
+	all := a.allEvidence()
+	parts := make([]string, 0, len(all))
+	for i := range all {
+		if t := text(&all[i]); t != "" {
+			parts = append(parts, t)
+		}
+	}
+	return strings.Join(parts, "; ")
 }
 
 func (a *alertSignal) firing() bool { return a.State == deployevent.AlertFiring }
@@ -89,23 +118,24 @@ func parseAlert(res pcommon.Resource, lr plog.LogRecord, now time.Time) (alertSi
 			Service:     first(ra, la, deployevent.AttrServiceName),
 			Environment: first(ra, la, deployevent.AttrEnvironment),
 		},
-		Version:         first(ra, la, deployevent.AttrServiceVersion),
-		DeploymentID:    str(la, deployevent.AttrDeploymentID),
-		PreviousVersion: str(la, deployevent.AttrPreviousVersion),
-		Phase:           str(la, deployevent.AttrDeploymentPhase),
-		Revision:        str(la, deployevent.AttrRevision),
-		Evidence: evidence{
-			Indicator:    str(la, deployevent.AttrIndicatorName),
-			Value:        num(la, deployevent.AttrIndicatorValue),
-			Baseline:     num(la, deployevent.AttrIndicatorBaseline),
-			Lower:        num(la, deployevent.AttrIndicatorLower),
-			Upper:        num(la, deployevent.AttrIndicatorUpper),
-			AnomalyScore: num(la, deployevent.AttrAnomalyScore),
-			Confidence:   num(la, deployevent.AttrAnomalyConfidence),
-			Test:         str(la, deployevent.AttrAnomalyTest),
-		},
-		HealthScore:   num(la, deployevent.AttrHealthScore),
-		HealthVerdict: str(la, deployevent.AttrHealthVerdict),
+		Version:          first(ra, la, deployevent.AttrServiceVersion),
+		DeploymentID:     str(la, deployevent.AttrDeploymentID),
+		PreviousVersion:  str(la, deployevent.AttrPreviousVersion),
+		Phase:            str(la, deployevent.AttrDeploymentPhase),
+		Revision:         str(la, deployevent.AttrRevision),
+		Evidence:         evidenceOf(la),
+		HealthScore:      num(la, deployevent.AttrHealthScore),
+		HealthVerdict:    str(la, deployevent.AttrHealthVerdict),
+		PreviousSeverity: strings.ToLower(str(la, deployevent.AttrAlertPreviousSeverity)),
+	}
+	if list, ok := la.Get(deployevent.AttrAlertEvidence); ok && list.Type() == pcommon.ValueTypeSlice {
+		for i := 0; i < list.Slice().Len() && len(a.Evidences) < maxEvidence; i++ {
+			if item := list.Slice().At(i); item.Type() == pcommon.ValueTypeMap {
+				if ev := evidenceOf(item.Map()); !ev.empty() {
+					a.Evidences = append(a.Evidences, ev)
+				}
+			}
+		}
 	}
 	if a.Name == "" {
 		return a, fmt.Errorf("missing %s", deployevent.AttrAlertName)
@@ -144,6 +174,23 @@ func parseAlert(res pcommon.Resource, lr plog.LogRecord, now time.Time) (alertSi
 		a.Summary = a.Name + " on " + a.Key.Service
 	}
 	return a, nil
+}
+
+// maxEvidence bounds the evidence read from one record (one per indicator in practice).
+const maxEvidence = 32
+
+// evidenceOf reads the indicator.* and anomaly.* keys of a map.
+func evidenceOf(m pcommon.Map) evidence {
+	return evidence{
+		Indicator:    str(m, deployevent.AttrIndicatorName),
+		Value:        num(m, deployevent.AttrIndicatorValue),
+		Baseline:     num(m, deployevent.AttrIndicatorBaseline),
+		Lower:        num(m, deployevent.AttrIndicatorLower),
+		Upper:        num(m, deployevent.AttrIndicatorUpper),
+		AnomalyScore: num(m, deployevent.AttrAnomalyScore),
+		Confidence:   num(m, deployevent.AttrAnomalyConfidence),
+		Test:         str(m, deployevent.AttrAnomalyTest),
+	}
 }
 
 func deriveFingerprint(a *alertSignal) string {
@@ -279,16 +326,8 @@ func (a *alertSignal) description() string {
 		b.WriteString(", deployment " + a.DeploymentID)
 	}
 	b.WriteString(".")
-	e := &a.Evidence
-	if e.Indicator != "" && e.Value != nil {
-		b.WriteString(" " + e.Indicator + " is " + fmtNum(*e.Value))
-		if e.Baseline != nil {
-			b.WriteString(" against a baseline of " + fmtNum(*e.Baseline))
-		}
-		if e.Lower != nil && e.Upper != nil {
-			b.WriteString(" (expected " + fmtNum(*e.Lower) + " to " + fmtNum(*e.Upper) + ")")
-		}
-		b.WriteString(".")
+	if ev := a.evidenceText((*evidence).display); ev != "" {
+		b.WriteString(" " + ev + ".")
 	}
 	if a.Recommendation != "" && a.Recommendation != deployevent.RecommendNone {
 		b.WriteString(" Recommendation: " + string(a.Recommendation) + ".")

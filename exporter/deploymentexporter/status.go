@@ -196,7 +196,7 @@ func (s *state) snapshot(now time.Time, g *GateConfig) statusSnapshot {
 			Fingerprint: a.Fingerprint, Alertname: a.Name, Severity: a.Severity, Key: a.Key.String(),
 			Service: a.Key.Service, Namespace: a.Key.Namespace, Environment: a.Key.Environment,
 			Version: a.Version, DeploymentID: a.DeploymentID, Summary: a.Summary,
-			Evidence: a.Evidence.display(), StartsAt: rfc3339(a.StartsAt),
+			Evidence: a.evidenceText((*evidence).display), StartsAt: rfc3339(a.StartsAt),
 		})
 	}
 	// Grouped by deployment (the page lists them under it), oldest first within.

@@ -40,6 +40,8 @@ type webhookAlert struct {
 	RunbookURL      string    `json:"runbook_url,omitempty"`
 	HealthScore     *float64  `json:"health_score,omitempty"`
 	Evidence        *evidence `json:"evidence,omitempty"`
+	// EvidenceAll is every indicator an alert about a whole deployment rests on.
+	EvidenceAll []evidence `json:"evidence_all,omitempty"`
 }
 
 func rfc3339(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
@@ -71,9 +73,12 @@ func genericPayload(channel string, alerts []alertSignal, rb runbook) webhookPay
 		if !a.firing() {
 			w.EndsAt = rfc3339(a.EndsAt)
 		}
-		if !a.Evidence.empty() {
-			ev := a.Evidence
+		if all := a.allEvidence(); len(all) > 0 {
+			ev := all[0]
 			w.Evidence = &ev
+			if len(a.Evidences) > 0 {
+				w.EvidenceAll = a.Evidences
+			}
 		}
 		p.Alerts = append(p.Alerts, w)
 	}
@@ -154,7 +159,7 @@ func slackPayload(alerts []alertSignal, rb runbook) slackMessage {
 			slackBlock{Type: "section", Text: ptr(mrkdwn(slackEscape.Replace(a.Summary) + "\n" + slackEscape.Replace(a.description())))},
 		)
 		fields := []slackText{mrkdwn("*Recommendation*\n" + string(a.Recommendation))}
-		if ev := a.Evidence.text(); ev != "" {
+		if ev := a.evidenceText((*evidence).text); ev != "" {
 			fields = append(fields, mrkdwn("*Evidence*\n"+slackEscape.Replace(ev)))
 		}
 		msg.Blocks = append(msg.Blocks, slackBlock{Type: "section", Fields: fields})
@@ -241,7 +246,9 @@ func pagerDutyEvent(routingKey string, a *alertSignal, rb runbook) pdEvent {
 			details[k] = v
 		}
 	}
-	if !a.Evidence.empty() {
+	if len(a.Evidences) > 0 {
+		details["evidence"] = a.Evidences
+	} else if !a.Evidence.empty() {
 		details["evidence"] = a.Evidence
 	}
 	severity := a.Severity

@@ -19,6 +19,13 @@ const (
 	AttrAlertStartedAt = "alert.started_at"
 	// AttrAlertEndedAt is when a resolved alert stopped firing (RFC 3339).
 	AttrAlertEndedAt = "alert.ended_at"
+	// AttrAlertPreviousSeverity is on the first signal after an alert's
+	// severity changed in place: receivers that key alerts by severity (an
+	// Alertmanager label set) resolve the old one at once.
+	AttrAlertPreviousSeverity = "alert.previous_severity"
+	// AttrAlertEvidence lists every indicator an alert about a whole
+	// deployment rests on: maps with the indicator.* and anomaly.* keys below.
+	AttrAlertEvidence = "alert.evidence"
 
 	// Evidence.
 	AttrIndicatorName        = "indicator.name"

@@ -41,6 +41,7 @@ func TestLoadConfig(t *testing.T) {
 	signalsFull.Signals.SteadyInterval = 2 * time.Minute
 	signalsFull.Signals.ChangeFailureWindow = 7 * 24 * time.Hour
 	signalsFull.Signals.Alerts.ResendInterval = 30 * time.Second
+	signalsFull.Signals.Alerts.PerIndicator = true
 	signalsFull.Signals.Alerts.AnomalyThresholds = map[string]float64{"steady": 0.95, "pre": 0.9, "during": 0.6, "post": 0.8}
 	signalsFull.Signals.Alerts.Rules = []alerts.Rule{{Name: "ErrorsDuringRollout", Expr: "error_ratio > 5% for 2m in phase during", Severity: "critical", Recommendation: "rollback"}}
 	metricsLevelOnly := createDefaultConfig().(*Config)

@@ -43,8 +43,11 @@ type AlertsConfig struct {
 	Enabled bool `mapstructure:"enabled"`
 	// ResendInterval re-sends a firing alert while it holds.
 	ResendInterval time.Duration `mapstructure:"resend_interval"`
-	// AnomalyThresholds is the anomaly score at which an indicator alerts,
-	// per phase: stricter during and right after a rollout.
+	// PerIndicator adds one alert per indicator beside the one alert of a
+	// harmful deployment (off: one faulty deployment pages once).
+	PerIndicator bool `mapstructure:"per_indicator"`
+	// AnomalyThresholds is the anomaly score at which an indicator alerts
+	// when PerIndicator is set, per phase: stricter during and right after a rollout.
 	AnomalyThresholds map[string]float64 `mapstructure:"anomaly_thresholds"`
 	// Rules are user alert rules.
 	Rules []alerts.Rule `mapstructure:"rules"`
@@ -252,11 +255,11 @@ func (p *deploymentProcessor) evaluateAlerts(key health.Key, state tracker.Servi
 			dep.Detail = "running for " + now.Sub(d.StartTime).Truncate(time.Minute).String()
 		}
 	}
-	conds := emit.Conditions(snap, state.Phase, dep, s.thresholds)
+	conds := emit.Conditions(snap, state.Phase, dep, s.thresholds, s.cfg.Alerts.PerIndicator)
 	conds = append(conds, s.rules.Conditions(actx, emit.EvidenceByIndicator(snap), now)...)
 	out := s.alerts.Evaluate(actx, conds, now)
 	for i := range out {
-		if out[i].State == deployevent.AlertFiring && out[i].StartedAt.Equal(now) && actx.DeploymentID != "" {
+		if out[i].State == deployevent.AlertFiring && out[i].StartedAt.Equal(now) && actx.DeploymentID != "" && alerts.IsJudgement(out[i].Name) {
 			s.book.Alert(kpi.Key(key), actx.DeploymentID, actx.DeploymentStart, now)
 		}
 	}

@@ -157,12 +157,22 @@ func TestSignalsFromARegression(t *testing.T) {
 	var fired *alertRecord
 	all := alertRecords(logsSink)
 	for i := range all {
-		if all[i].state == "firing" && all[i].service == l.Service && all[i].name == "DeploymentIndicatorRegression" && all[i].attrs["indicator.name"] == "error_ratio" {
+		if all[i].state == "firing" && all[i].service == l.Service && all[i].name == alerts.Regression {
 			fired = &all[i]
 			break
 		}
 	}
-	require.NotNil(t, fired, "an error ratio regression alert fired: %v", all)
+	require.NotNil(t, fired, "the deployment's regression alert fired: %v", all)
+	evidence, _ := fired.attrs[deployevent.AttrAlertEvidence].([]any)
+	require.NotEmpty(t, evidence)
+	assert.Equal(t, "error_ratio", evidence[0].(map[string]any)[deployevent.AttrIndicatorName], "the strongest evidence first")
+	assert.NotContains(t, fired.attrs, deployevent.AttrIndicatorName, "about the deployment, not one indicator")
+	// One faulty deployment, one alert: no other judgement alert of the service, ever.
+	for _, a := range all {
+		if a.service == l.Service && alerts.IsJudgement(a.name) {
+			assert.Equal(t, fired.attrs[deployevent.AttrAlertFingerprint], a.attrs[deployevent.AttrAlertFingerprint], "%s: %s", a.name, a.body)
+		}
+	}
 	assert.Equal(t, l.DeploymentID, fired.deploymentID)
 	assert.Contains(t, fired.body, "error ratio")
 	assert.Contains(t, fired.body, "after the rollout began")

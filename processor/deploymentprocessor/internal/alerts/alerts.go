@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -26,14 +27,21 @@ import (
 
 // Built-in alert names (alert.name).
 const (
-	HealthDegraded      = "DeploymentHealthDegraded"
-	HealthUnhealthy     = "DeploymentUnhealthy"
+	// Regression is the one alert of a deployment (or service) judged
+	// harmful: degraded or unhealthy, for the service or its canary. Its
+	// severity changes in place; its evidence lists every indicator.
+	Regression = "DeploymentRegression"
+	// IndicatorRegression is one alert per indicator, opt-in
+	// (signals::alerts::per_indicator).
 	IndicatorRegression = "DeploymentIndicatorRegression"
-	CanaryWorse         = "DeploymentCanaryWorseThanBaseline"
-	DeploymentFailed    = "DeploymentFailed"
-	DeploymentStuck     = "DeploymentStuck"
-	RollbackRecommended = "DeploymentRollbackRecommended"
+	// DeploymentFailed and DeploymentStuck are facts, not judgements: alerts of their own.
+	DeploymentFailed = "DeploymentFailed"
+	DeploymentStuck  = "DeploymentStuck"
 )
+
+// IsJudgement tells whether an alert is deploylens's judgement of the
+// telemetry (as opposed to a fact a deployment tool reported or a timeout).
+func IsJudgement(name string) bool { return name != DeploymentFailed && name != DeploymentStuck }
 
 // Key identifies a tracked service.
 type Key struct {
@@ -74,7 +82,10 @@ type Condition struct {
 	// Indicator distinguishes per-indicator alerts of one name.
 	Indicator string
 	Active    bool
+	// Evidence is what a per-indicator alert rests on; Evidences, strongest
+	// first, what an alert about the whole deployment rests on.
 	Evidence  *Evidence
+	Evidences []Evidence
 	// Detail is an optional clause for the body ("stuck for 1h12m").
 	Detail string
 }
@@ -85,8 +96,11 @@ type Signal struct {
 	Name, State, Severity, Fingerprint string
 	Recommendation                     deployevent.Recommendation
 	Evidence                           *Evidence
-	StartedAt, EndedAt, Time           time.Time
-	Body                               string
+	Evidences                          []Evidence
+	// PreviousSeverity is set on the one signal that changes the severity of a firing alert.
+	PreviousSeverity         string
+	StartedAt, EndedAt, Time time.Time
+	Body                     string
 }
 
 // Config bounds the engine.
@@ -150,19 +164,26 @@ func (e *Engine) Evaluate(ctx Context, conds []Condition, now time.Time) []Signa
 			}
 			st = &alertState{firing: true, lastSent: now}
 			st.signal = Signal{Context: ctx, Name: c.Name, State: deployevent.AlertFiring, Severity: c.Severity,
-				Fingerprint: fp, Recommendation: c.Recommendation, Evidence: c.Evidence, StartedAt: now, Time: now}
+				Fingerprint: fp, Recommendation: c.Recommendation, Evidence: c.Evidence, Evidences: c.Evidences, StartedAt: now, Time: now}
 			st.signal.Body = body(&st.signal, c.Detail)
 			e.alerts[fp] = st
 			out = append(out, st.signal)
 		case c.Active:
-			// Still firing: refresh the evidence, re-send (with a fresh body) when due.
-			st.signal.Context, st.signal.Evidence, st.signal.Severity = ctx, c.Evidence, c.Severity
+			// Still firing: refresh the evidence, re-send (with a fresh body)
+			// when due, and at once when the severity changed in place.
+			previous := st.signal.Severity
+			st.signal.Context, st.signal.Evidence, st.signal.Evidences, st.signal.Severity = ctx, c.Evidence, c.Evidences, c.Severity
 			st.signal.Recommendation = c.Recommendation
-			if now.Sub(st.lastSent) >= e.cfg.ResendInterval {
+			changed := previous != c.Severity
+			if changed || now.Sub(st.lastSent) >= e.cfg.ResendInterval {
 				st.lastSent = now
 				st.signal.Time = now
 				st.signal.Body = body(&st.signal, c.Detail)
-				out = append(out, st.signal)
+				sig := st.signal
+				if changed {
+					sig.PreviousSeverity = previous
+				}
+				out = append(out, sig)
 			}
 		case known && st.firing:
 			out = append(out, e.resolve(st, now))
@@ -265,10 +286,17 @@ func body(s *Signal, detail string) string {
 	b.WriteString(": ")
 	switch {
 	case s.Evidence != nil:
-		ev := s.Evidence
-		fmt.Fprintf(&b, "%s %s vs baseline %s", humanIndicator(ev.Indicator), format(ev.Observed, ev.Unit), format(ev.Baseline, ev.Unit))
-		if r := expected(ev); r != "" {
-			b.WriteString(" (expected " + r + ")")
+		writeEvidence(&b, s.Evidence)
+	case len(s.Evidences) > 0:
+		// The strongest two in the sentence; all of them are in the record.
+		for i := range s.Evidences[:min(2, len(s.Evidences))] {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			writeEvidence(&b, &s.Evidences[i])
+		}
+		if more := len(s.Evidences) - 2; more > 0 {
+			fmt.Fprintf(&b, " and %d more", more)
 		}
 	default:
 		b.WriteString(humanName(s.Name))
@@ -286,6 +314,13 @@ func body(s *Signal, detail string) string {
 	return b.String()
 }
 
+func writeEvidence(b *strings.Builder, ev *Evidence) {
+	fmt.Fprintf(b, "%s %s vs baseline %s", humanIndicator(ev.Indicator), format(ev.Observed, ev.Unit), format(ev.Baseline, ev.Unit))
+	if r := expected(ev); r != "" {
+		b.WriteString(" (expected " + r + ")")
+	}
+}
+
 func resolvedBody(s *Signal) string {
 	return fmt.Sprintf("resolved: %s %s in %s: %s ended at %s after %s", s.Service, s.Version, s.Environment,
 		humanName(s.Name), s.EndedAt.UTC().Format("15:04"), shortDuration(s.EndedAt.Sub(s.StartedAt)))
@@ -295,18 +330,12 @@ func humanIndicator(name string) string { return strings.ReplaceAll(name, "_", "
 
 func humanName(name string) string {
 	switch name {
-	case HealthDegraded:
-		return "health degraded"
-	case HealthUnhealthy:
-		return "unhealthy"
-	case CanaryWorse:
-		return "canary worse than baseline"
+	case Regression:
+		return "regression"
 	case DeploymentFailed:
 		return "deployment failed"
 	case DeploymentStuck:
 		return "deployment stuck"
-	case RollbackRecommended:
-		return "rollback recommended"
 	case IndicatorRegression:
 		return "indicator regression"
 	}
@@ -334,16 +363,29 @@ func format(v float64, unit string) string {
 	}
 	switch unit {
 	case "ratio":
-		return fmt.Sprintf("%.1f%%", v*100)
+		return plain(v*100) + "%"
 	case "seconds":
 		if v < 1 {
 			return fmt.Sprintf("%.0f ms", v*1000)
 		}
 		return fmt.Sprintf("%.2f s", v)
 	case "rate":
-		return fmt.Sprintf("%.1f/s", v)
+		return plain(v) + "/s"
 	}
-	return fmt.Sprintf("%.3g", v)
+	return plain(v)
+}
+
+// plain prints a number as a person reads it: whole from 100, one decimal
+// from 1, two significant digits below (0.024, not 0.0), never in exponent form.
+func plain(v float64) string {
+	switch a := math.Abs(v); {
+	case a >= 100:
+		return strconv.FormatFloat(v, 'f', 0, 64)
+	case a >= 1 || a == 0:
+		return strconv.FormatFloat(v, 'f', 1, 64)
+	}
+	r, _ := strconv.ParseFloat(strconv.FormatFloat(v, 'g', 2, 64), 64)
+	return strconv.FormatFloat(r, 'f', -1, 64)
 }
 
 func shortDuration(d time.Duration) string {
@@ -408,16 +450,29 @@ func (s *Signal) AppendTo(logs plog.Logs) {
 	putIf(a, deployevent.AttrPreviousVersion, s.PreviousVersion)
 	putIf(a, deployevent.AttrDeploymentPhase, s.Phase)
 	putIf(a, deployevent.AttrRevision, s.Revision)
+	putIf(a, deployevent.AttrAlertPreviousSeverity, s.PreviousSeverity)
 	if ev := s.Evidence; ev != nil {
-		a.PutStr(deployevent.AttrIndicatorName, ev.Indicator)
-		putNum(a, deployevent.AttrIndicatorValue, ev.Observed)
-		putNum(a, deployevent.AttrIndicatorBaseline, ev.Baseline)
-		putNum(a, deployevent.AttrIndicatorLower, ev.Lower)
-		putNum(a, deployevent.AttrIndicatorUpper, ev.Upper)
-		putNum(a, deployevent.AttrAnomalyScore, ev.AnomalyScore)
-		putNum(a, deployevent.AttrAnomalyConfidence, ev.Confidence)
-		putIf(a, deployevent.AttrAnomalyTest, ev.Test)
+		ev.putTo(a)
 	}
+	if len(s.Evidences) > 0 {
+		list := a.PutEmptySlice(deployevent.AttrAlertEvidence)
+		list.EnsureCapacity(len(s.Evidences))
+		for i := range s.Evidences {
+			s.Evidences[i].putTo(list.AppendEmpty().SetEmptyMap())
+		}
+	}
+}
+
+// putTo writes the evidence with the indicator.* and anomaly.* keys.
+func (ev *Evidence) putTo(a pcommon.Map) {
+	a.PutStr(deployevent.AttrIndicatorName, ev.Indicator)
+	putNum(a, deployevent.AttrIndicatorValue, ev.Observed)
+	putNum(a, deployevent.AttrIndicatorBaseline, ev.Baseline)
+	putNum(a, deployevent.AttrIndicatorLower, ev.Lower)
+	putNum(a, deployevent.AttrIndicatorUpper, ev.Upper)
+	putNum(a, deployevent.AttrAnomalyScore, ev.AnomalyScore)
+	putNum(a, deployevent.AttrAnomalyConfidence, ev.Confidence)
+	putIf(a, deployevent.AttrAnomalyTest, ev.Test)
 }
 
 func putIf(m pcommon.Map, k, v string) {
@@ -448,7 +503,7 @@ func (e *Engine) Snapshot() ([]byte, error) {
 	for _, st := range e.alerts {
 		sig := st.signal
 		// Evidence may hold NaN (JSON has none); the next evaluation refreshes it.
-		sig.Evidence = nil
+		sig.Evidence, sig.Evidences = nil, nil
 		out = append(out, persistedAlert{Signal: sig, LastSent: st.lastSent, Firing: st.firing})
 	}
 	return json.Marshal(out)

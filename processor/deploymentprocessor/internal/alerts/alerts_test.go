@@ -62,10 +62,10 @@ func TestLifecycle(t *testing.T) {
 
 func TestResolveServiceOnRollback(t *testing.T) {
 	e := New(Config{})
-	e.Evaluate(ctx, []Condition{regression(true), {Name: HealthUnhealthy, Severity: deployevent.SeverityCritical, Active: true}}, t0)
+	e.Evaluate(ctx, []Condition{regression(true), {Name: Regression, Severity: deployevent.SeverityCritical, Active: true}}, t0)
 	other := ctx
 	other.Service = "cart"
-	e.Evaluate(other, []Condition{{Name: HealthDegraded, Severity: deployevent.SeverityWarning, Active: true}}, t0)
+	e.Evaluate(other, []Condition{{Name: Regression, Severity: deployevent.SeverityWarning, Active: true}}, t0)
 	require.Len(t, e.Firing(ctx.Key), 2)
 
 	resolved := e.ResolveService(ctx.Key, t0.Add(time.Minute))
@@ -198,4 +198,56 @@ func TestRestart(t *testing.T) {
 	require.Len(t, resolved, 1)
 	assert.Equal(t, deployevent.AlertResolved, resolved[0].State)
 	assert.Error(t, restarted.Restore([]byte("[")))
+}
+
+// deploymentRegression is the one alert of a harmful deployment: every
+// indicator's evidence, no indicator of its own.
+func deploymentRegression(severity string) Condition {
+	latency := Evidence{Indicator: "latency_p95", Observed: 0.31, Baseline: 0.18, Lower: 0.12, Upper: 0.24,
+		AnomalyScore: 0.8, Confidence: 0.98, Test: "mann_whitney_u", Unit: "seconds"}
+	rate := Evidence{Indicator: "request_rate", Observed: 40, Baseline: 52, Lower: 45, Upper: math.NaN(),
+		AnomalyScore: 0.4, Confidence: 0.9, Test: "robust_z", Unit: "rate"}
+	return Condition{Name: Regression, Severity: severity, Recommendation: deployevent.RecommendHold, Active: true,
+		Evidences: []Evidence{*errorEvidence, latency, rate}}
+}
+
+func TestSeverityChangesInPlace(t *testing.T) {
+	e := New(Config{ResendInterval: time.Minute})
+	fire := t0.Add(time.Minute)
+	first := e.Evaluate(ctx, []Condition{deploymentRegression(deployevent.SeverityWarning)}, fire)
+	require.Len(t, first, 1)
+	assert.Empty(t, first[0].PreviousSeverity)
+	assert.Equal(t, "checkout 1.4.2 in production: error ratio 4.1% vs baseline 0.9% (expected ≤ 1.6%), "+
+		"latency p95 310 ms vs baseline 180 ms (expected 120 ms–240 ms) and 1 more since 14:00, 1 min after the rollout began; "+
+		"recommendation: hold", first[0].Body, "the strongest two in the sentence")
+
+	// Ten seconds later it is critical: sent at once, not at the next re-send, same alert.
+	changed := e.Evaluate(ctx, []Condition{deploymentRegression(deployevent.SeverityCritical)}, fire.Add(10*time.Second))
+	require.Len(t, changed, 1, "a severity change is sent at once")
+	assert.Equal(t, first[0].Fingerprint, changed[0].Fingerprint, "the same alert")
+	assert.Equal(t, first[0].StartedAt, changed[0].StartedAt)
+	assert.Equal(t, deployevent.SeverityCritical, changed[0].Severity)
+	assert.Equal(t, deployevent.SeverityWarning, changed[0].PreviousSeverity, "receivers keyed by severity resolve the old label set")
+	assert.Len(t, e.Firing(ctx.Key), 1, "one alert for the deployment")
+
+	resent := e.Evaluate(ctx, []Condition{deploymentRegression(deployevent.SeverityCritical)}, fire.Add(70*time.Second))
+	require.Len(t, resent, 1)
+	assert.Empty(t, resent[0].PreviousSeverity, "only the signal of the change carries the old severity")
+	assert.Empty(t, e.Evaluate(ctx, []Condition{deploymentRegression(deployevent.SeverityCritical)}, fire.Add(80*time.Second)))
+}
+
+func TestEvidenceListInTheRecord(t *testing.T) {
+	e := New(Config{})
+	s := e.Evaluate(ctx, []Condition{deploymentRegression(deployevent.SeverityCritical)}, t0)[0]
+	logs := plog.NewLogs()
+	s.AppendTo(logs)
+	attrs := logs.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().At(0).Attributes().AsRaw()
+	assert.NotContains(t, attrs, "indicator.name", "not about one indicator: no indicator label downstream")
+	list, ok := attrs["alert.evidence"].([]any)
+	require.True(t, ok, "alert.evidence is a list")
+	require.Len(t, list, 3)
+	assert.Equal(t, map[string]any{"indicator.name": "error_ratio", "indicator.value": 0.041, "indicator.baseline": 0.009,
+		"indicator.lower": 0.0, "indicator.upper": 0.016, "anomaly.score": 0.97, "anomaly.confidence": 0.99,
+		"anomaly.test": "two_proportion"}, list[0])
+	assert.NotContains(t, list[2], "indicator.upper", "NaN is left out")
 }

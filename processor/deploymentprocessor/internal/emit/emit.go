@@ -5,6 +5,7 @@
 package emit // import "github.com/deploylens/deploylens/processor/deploymentprocessor/internal/emit"
 
 import (
+	"cmp"
 	"math"
 	"slices"
 	"strings"
@@ -197,41 +198,60 @@ type Deployment struct {
 }
 
 // Conditions lists every built-in alert of a service as active or not, so
-// the alert engine fires and resolves them; indicators contribute one
-// regression condition each.
-func Conditions(snap *health.Snapshot, phase deployevent.Phase, dep Deployment, th Thresholds) []alerts.Condition {
-	limit, ok := th[phase]
-	if !ok {
-		limit = 0.9
-	}
+// the alert engine fires and resolves them. A service (or its canary) judged
+// degraded or unhealthy is one Regression alert whatever the number of
+// indicators that moved: its severity is critical when a verdict is
+// unhealthy or a rollback is advised, warning otherwise, and its evidence
+// lists every indicator with evidence of harm. Failed and stuck deployments
+// are alerts of their own; per-indicator alerts (at the per-phase anomaly
+// thresholds) only when perIndicator is set.
+func Conditions(snap *health.Snapshot, phase deployevent.Phase, dep Deployment, th Thresholds, perIndicator bool) []alerts.Condition {
 	var h health.Health
+	var canary *health.Health
 	if snap != nil {
 		h = snap.Health
+		for i := range snap.Cohorts {
+			if snap.Cohorts[i].Cohort == deployevent.CohortCanary {
+				canary = &snap.Cohorts[i].Health
+			}
+		}
+	}
+	harmful := func(x *health.Health) bool {
+		return x != nil && (x.Verdict == deployevent.VerdictDegraded || x.Verdict == deployevent.VerdictUnhealthy)
 	}
 	rec := h.Recommendation
-	active := phase == deployevent.PhaseDuring || phase == deployevent.PhasePost
+	critical := h.Verdict == deployevent.VerdictUnhealthy
+	if canary != nil {
+		rec = strongerRecommendation(rec, canary.Recommendation)
+		critical = critical || canary.Verdict == deployevent.VerdictUnhealthy
+	}
+	critical = critical || rec == deployevent.RecommendRollback
+	regression := alerts.Condition{Name: alerts.Regression, Severity: deployevent.SeverityWarning, Recommendation: rec,
+		Active: harmful(&h) || harmful(canary)}
+	if critical {
+		regression.Severity = deployevent.SeverityCritical
+	}
+	if regression.Active {
+		regression.Evidences = harmEvidence(&h, canary)
+		if !harmful(&h) {
+			regression.Detail = "in the canary"
+		}
+	}
 	out := []alerts.Condition{
-		{Name: alerts.HealthDegraded, Severity: deployevent.SeverityWarning, Recommendation: rec,
-			Active: h.Verdict == deployevent.VerdictDegraded},
-		{Name: alerts.HealthUnhealthy, Severity: deployevent.SeverityCritical, Recommendation: rec,
-			Active: h.Verdict == deployevent.VerdictUnhealthy},
-		{Name: alerts.RollbackRecommended, Severity: deployevent.SeverityCritical, Recommendation: deployevent.RecommendRollback,
-			Active: rec == deployevent.RecommendRollback},
+		regression,
 		{Name: alerts.DeploymentFailed, Severity: deployevent.SeverityWarning, Recommendation: deployevent.RecommendInvestigate,
 			Active: dep.Failed},
 		{Name: alerts.DeploymentStuck, Severity: deployevent.SeverityWarning, Recommendation: deployevent.RecommendInvestigate,
 			Active: dep.Stuck, Detail: dep.Detail},
 	}
-	canaryWorse := false
-	if snap != nil {
-		for _, c := range snap.Cohorts {
-			if c.Cohort == deployevent.CohortCanary && (c.Verdict == deployevent.VerdictUnhealthy || c.Verdict == deployevent.VerdictDegraded) {
-				canaryWorse = true
-			}
-		}
+	if !perIndicator {
+		return out
 	}
-	out = append(out, alerts.Condition{Name: alerts.CanaryWorse, Severity: deployevent.SeverityWarning, Recommendation: deployevent.RecommendHold,
-		Active: canaryWorse})
+	limit, ok := th[phase]
+	if !ok {
+		limit = 0.9
+	}
+	active := phase == deployevent.PhaseDuring || phase == deployevent.PhasePost
 	for i := range h.Indicators {
 		ev := &h.Indicators[i]
 		severity := deployevent.SeverityWarning
@@ -243,6 +263,66 @@ func Conditions(snap *health.Snapshot, phase deployevent.Phase, dep Deployment, 
 			Recommendation: rec, Active: ev.Judged && ev.Score >= limit, Evidence: &evidence})
 	}
 	return out
+}
+
+// harmEvidence is the evidence of a harmful judgement, strongest first:
+// every judged indicator of the service and its canary whose adjusted
+// p-value passed alpha (one entry per indicator, its stronger side), or the
+// strongest judged one when none did.
+func harmEvidence(service, canary *health.Health) []alerts.Evidence {
+	best := map[string]*health.Evidence{}
+	var order []string
+	for _, x := range []*health.Health{service, canary} {
+		if x == nil {
+			continue
+		}
+		for i := range x.Indicators {
+			ev := &x.Indicators[i]
+			if !ev.Judged {
+				continue
+			}
+			if cur, ok := best[ev.Indicator]; !ok {
+				order = append(order, ev.Indicator)
+				best[ev.Indicator] = ev
+			} else if ev.Score > cur.Score {
+				best[ev.Indicator] = ev
+			}
+		}
+	}
+	out := make([]alerts.Evidence, 0, len(order))
+	for _, name := range order {
+		if ev := best[name]; ev.Score >= health.AlphaScore {
+			out = append(out, Evidence(ev))
+		}
+	}
+	if len(out) == 0 {
+		var top *health.Evidence
+		for _, name := range order {
+			if ev := best[name]; top == nil || ev.Score > top.Score {
+				top = ev
+			}
+		}
+		if top != nil {
+			out = append(out, Evidence(top))
+		}
+	}
+	slices.SortStableFunc(out, func(a, b alerts.Evidence) int { return cmp.Compare(b.AnomalyScore, a.AnomalyScore) })
+	return out
+}
+
+var recommendationRank = map[deployevent.Recommendation]int{
+	deployevent.RecommendInvestigate: 1, deployevent.RecommendHold: 2, deployevent.RecommendRollback: 3,
+}
+
+// strongerRecommendation is the more drastic of two recommendations.
+func strongerRecommendation(a, b deployevent.Recommendation) deployevent.Recommendation {
+	if recommendationRank[b] > recommendationRank[a] {
+		return b
+	}
+	if a == "" {
+		return deployevent.RecommendNone
+	}
+	return a
 }
 
 // Evidence converts a health indicator's judgement for an alert.

@@ -134,41 +134,77 @@ func TestMetrics(t *testing.T) {
 	assert.Zero(t, empty.ResourceMetrics().Len(), "an emission empties the builder")
 }
 
-func TestConditions(t *testing.T) {
-	byName := func(cs []alerts.Condition) map[string]alerts.Condition {
-		out := map[string]alerts.Condition{}
-		for _, c := range cs {
-			out[c.Name+"/"+c.Indicator] = c
-		}
-		return out
+func byName(cs []alerts.Condition) map[string]alerts.Condition {
+	out := map[string]alerts.Condition{}
+	for _, c := range cs {
+		out[c.Name+"/"+c.Indicator] = c
 	}
-	cs := byName(Conditions(unhealthySnapshot(), deployevent.PhaseDuring, Deployment{}, DefaultThresholds()))
-	assert.True(t, cs[alerts.HealthUnhealthy+"/"].Active)
-	assert.False(t, cs[alerts.HealthDegraded+"/"].Active)
-	assert.True(t, cs[alerts.RollbackRecommended+"/"].Active)
-	assert.True(t, cs[alerts.CanaryWorse+"/"].Active)
-	assert.False(t, cs[alerts.DeploymentFailed+"/"].Active)
+	return out
+}
+
+func TestConditionsOneAlertPerHarmfulDeployment(t *testing.T) {
+	cs := Conditions(unhealthySnapshot(), deployevent.PhaseDuring, Deployment{}, DefaultThresholds(), false)
+	require.Len(t, cs, 3, "the regression, failed and stuck: no per-indicator alerts by default")
+	named := byName(cs)
+	reg := named[alerts.Regression+"/"]
+	assert.True(t, reg.Active)
+	assert.Equal(t, deployevent.SeverityCritical, reg.Severity, "unhealthy with a rollback recommendation")
+	assert.Equal(t, deployevent.RecommendRollback, reg.Recommendation)
+	assert.Nil(t, reg.Evidence, "no single indicator: the alert is about the deployment")
+	require.Len(t, reg.Evidences, 1, "only the indicator with evidence of harm (latency's 0.1 is below alpha's score)")
+	assert.Equal(t, "error_ratio", reg.Evidences[0].Indicator)
+	assert.Equal(t, "ratio", reg.Evidences[0].Unit)
+	assert.InDelta(t, 0.041, reg.Evidences[0].Observed, 1e-12)
+	assert.False(t, named[alerts.DeploymentFailed+"/"].Active)
+
+	// Degraded: the same alert at warning (its severity changes in place).
+	snap := unhealthySnapshot()
+	snap.Health.Verdict, snap.Health.Recommendation = deployevent.VerdictDegraded, deployevent.RecommendHold
+	snap.Cohorts = nil
+	reg = byName(Conditions(snap, deployevent.PhaseDuring, Deployment{}, DefaultThresholds(), false))[alerts.Regression+"/"]
+	assert.True(t, reg.Active)
+	assert.Equal(t, deployevent.SeverityWarning, reg.Severity)
+	assert.Equal(t, deployevent.RecommendHold, reg.Recommendation)
+
+	// A canary judged worse while the service as a whole is healthy: the same one alert.
+	snap = unhealthySnapshot()
+	snap.Health.Verdict, snap.Health.Recommendation = deployevent.VerdictHealthy, deployevent.RecommendNone
+	snap.Cohorts[0].Health.Verdict, snap.Cohorts[0].Health.Recommendation = deployevent.VerdictDegraded, deployevent.RecommendHold
+	reg = byName(Conditions(snap, deployevent.PhaseDuring, Deployment{}, DefaultThresholds(), false))[alerts.Regression+"/"]
+	assert.True(t, reg.Active)
+	assert.Equal(t, "in the canary", reg.Detail)
+	assert.Equal(t, deployevent.RecommendHold, reg.Recommendation, "the deployment's one recommendation")
+
+	// Healthy, or inconclusive: no alert.
+	snap.Cohorts = nil
+	assert.False(t, byName(Conditions(snap, deployevent.PhaseDuring, Deployment{}, DefaultThresholds(), false))[alerts.Regression+"/"].Active)
+	snap.Health.Verdict = deployevent.VerdictInconclusive
+	assert.False(t, byName(Conditions(snap, deployevent.PhaseDuring, Deployment{}, DefaultThresholds(), false))[alerts.Regression+"/"].Active)
+
+	named = byName(Conditions(nil, deployevent.PhasePost, Deployment{Failed: true}, DefaultThresholds(), false))
+	assert.True(t, named[alerts.DeploymentFailed+"/"].Active, "a failed deployment alerts even without health data")
+	assert.False(t, named[alerts.Regression+"/"].Active)
+	assert.Empty(t, EvidenceByIndicator(nil))
+	assert.Len(t, EvidenceByIndicator(unhealthySnapshot()), 3)
+}
+
+func TestConditionsPerIndicatorOptIn(t *testing.T) {
+	cs := byName(Conditions(unhealthySnapshot(), deployevent.PhaseDuring, Deployment{}, DefaultThresholds(), true))
+	assert.True(t, cs[alerts.Regression+"/"].Active, "the deployment's alert stays")
 	reg := cs[alerts.IndicatorRegression+"/error_ratio"]
 	assert.True(t, reg.Active)
 	assert.Equal(t, deployevent.SeverityCritical, reg.Severity)
 	assert.Equal(t, "ratio", reg.Evidence.Unit)
-	assert.InDelta(t, 0.041, reg.Evidence.Observed, 1e-12)
 	assert.False(t, cs[alerts.IndicatorRegression+"/latency_p95"].Active)
 	assert.False(t, cs[alerts.IndicatorRegression+"/log_error_rate"].Active, "unjudged: inconclusive, never an alarm")
 
 	// The same anomaly in steady state stays below the steady threshold.
 	snap := unhealthySnapshot()
 	snap.Health.Indicators[0].Score = 0.9
-	cs = byName(Conditions(snap, deployevent.PhaseSteady, Deployment{Stuck: true, Detail: "stuck for 1h12m"}, DefaultThresholds()))
+	cs = byName(Conditions(snap, deployevent.PhaseSteady, Deployment{Stuck: true, Detail: "stuck for 1h12m"}, DefaultThresholds(), true))
 	assert.False(t, cs[alerts.IndicatorRegression+"/error_ratio"].Active)
 	assert.Equal(t, deployevent.SeverityWarning, cs[alerts.IndicatorRegression+"/error_ratio"].Severity)
 	assert.True(t, cs[alerts.DeploymentStuck+"/"].Active)
-
-	cs = byName(Conditions(nil, deployevent.PhasePost, Deployment{Failed: true}, DefaultThresholds()))
-	assert.True(t, cs[alerts.DeploymentFailed+"/"].Active, "a failed deployment alerts even without health data")
-	assert.False(t, cs[alerts.HealthUnhealthy+"/"].Active)
-	assert.Empty(t, EvidenceByIndicator(nil))
-	assert.Len(t, EvidenceByIndicator(unhealthySnapshot()), 3)
 }
 
 // stateSet reads a state-set gauge of one cohort ("" for the service) as value -> 0/1.
