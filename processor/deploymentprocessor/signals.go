@@ -256,12 +256,15 @@ func (p *deploymentProcessor) evaluateAlerts(key health.Key, state tracker.Servi
 	conds = append(conds, s.rules.Conditions(actx, emit.EvidenceByIndicator(snap), now)...)
 	out := s.alerts.Evaluate(actx, conds, now)
 	for i := range out {
-		if out[i].State == deployevent.AlertFiring && out[i].StartedAt.Equal(now) && actx.DeploymentID != "" {
+		if out[i].State == deployevent.AlertFiring && out[i].StartedAt.Equal(now) && actx.DeploymentID != "" && isJudgementAlert(out[i].Name) {
 			s.book.Alert(kpi.Key(key), actx.DeploymentID, actx.DeploymentStart, now)
 		}
 	}
 	if snap != nil && snap.Health.Verdict == deployevent.VerdictHealthy {
 		s.book.Healthy(kpi.Key(key), now)
+	}
+	if d != nil && d.Running() && snap != nil && snap.Health.Verdict != "" && snap.Health.Verdict != deployevent.VerdictInconclusive {
+		s.book.Judged(kpi.Key(key), d.ID, now)
 	}
 	return out
 }
@@ -300,4 +303,11 @@ func (p *deploymentProcessor) registerSignalsTelemetry() error {
 			return nil
 		}),
 	)
+}
+
+// isJudgementAlert: every alert but DeploymentFailed and DeploymentStuck,
+// which report facts, not deploylens' judgement. Only judgement alerts make a
+// deployment alerted in the KPI book and give its detection time.
+func isJudgementAlert(name string) bool {
+	return name != alerts.DeploymentFailed && name != alerts.DeploymentStuck
 }

@@ -133,12 +133,12 @@ func TestBoundsAndSnapshot(t *testing.T) {
 // end, with how it was judged while it ran.
 func TestJudgementOfAFinishedDeployment(t *testing.T) {
 	const (
-		judged = iota // Judged(id) at 10:02
-		alert         // Alert(id) at 10:03
-		alertOther    // Alert of another deployment at 10:03
-		end           // Ended(id) at 10:05
-		judgedAfter   // Judged(id) at 10:06, after the end
-		alertAfter    // Alert(id) at 10:07, in the post window
+		judged      = iota // Judged(id) at 10:02
+		alert              // Alert(id) at 10:03
+		alertOther         // Alert of another deployment at 10:03
+		end                // Ended(id) at 10:05
+		judgedAfter        // Judged(id) at 10:06, after the end
+		alertAfter         // Alert(id) at 10:07, in the post window
 	)
 	tests := []struct {
 		name    string
