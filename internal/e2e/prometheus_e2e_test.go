@@ -237,8 +237,8 @@ service:
 		}
 		return false
 	})
-	eventually(t, 60*time.Second, "deployment_count_total counting the rolled back deployment", func() bool {
-		counted := promQuery(t, prom, fmt.Sprintf(`deployment_count_total{service_name=%q,deployment_status="rolled_back"}`, service))
+	eventually(t, 60*time.Second, "deployment_count_total counting the rolled back deployment, alerted before its end", func() bool {
+		counted := promQuery(t, prom, fmt.Sprintf(`deployment_count_total{service_name=%q,deployment_status="rolled_back",deployment_judgement="alerted"}`, service))
 		return len(counted) == 1 && counted[0].Value == 1
 	})
 }

@@ -270,6 +270,11 @@ func TestDashboardContent(t *testing.T) {
 		"service:deployment_frequency_per_day:30d", "service:deployment_lead_time_seconds:median_30d",
 		"service:deployment_change_failure_rate:ratio_30d", "service:deployment_recovery_time_seconds:median_30d",
 		"service:dora_performance_level:30d",
+		// alert accuracy and coverage beside DORA, per service and per environment
+		"service:deployment_alert_precision:ratio_30d", "service:deployment_alert_recall:ratio_30d",
+		"service:deployment_monitoring_coverage:ratio_30d", "service:deployment_detection_time_seconds:median_30d",
+		"environment:deployment_alert_precision:ratio_30d", "environment:deployment_alert_recall:ratio_30d",
+		"environment:deployment_monitoring_coverage:ratio_30d",
 		// ... and from the processor's raw gauges when the rules are not loaded
 		"deployment_interval_seconds", "deployment_lead_time_seconds", "deployment_change_failure_ratio", "deployment_recovery_time_seconds",
 	} {

@@ -52,13 +52,12 @@ func doraSeries() *memStorage {
 	return st
 }
 
-// evalDORA evaluates the deploylens-dora group of rules.yaml once, at 40 days, as Prometheus' rule
-// manager does (each rule in order, its result stored under the record name with the rule's
-// labels, visible to the rules after it), and returns a reader of recorded series by service.
-func evalDORA(t *testing.T) func(query string) map[string]float64 {
+// evalGroup evaluates one group of rules.yaml once, at at, as Prometheus' rule manager does (each
+// rule in order, its result stored in st under the record name with the rule's labels, visible to
+// the rules after it), and returns a query of st at at.
+func evalGroup(t *testing.T, st *memStorage, group string, at time.Time) func(expr string) promql.Vector {
 	t.Helper()
 	ctx := context.Background()
-	st := doraSeries()
 	engine := promql.NewEngine(promql.EngineOpts{
 		MaxSamples:    10_000_000,
 		Timeout:       time.Minute,
@@ -66,7 +65,6 @@ func evalDORA(t *testing.T) func(query string) map[string]float64 {
 		Parser:        promqlParser,
 	})
 	t.Cleanup(func() { require.NoError(t, engine.Close()) })
-	at := time.UnixMilli(doraHours * hourMillis).UTC()
 
 	query := func(expr string) promql.Vector {
 		q, err := engine.NewInstantQuery(ctx, st, nil, expr, at)
@@ -81,7 +79,7 @@ func evalDORA(t *testing.T) func(query string) map[string]float64 {
 
 	var evaluated int
 	for _, g := range loadRules(t).Groups {
-		if g.Name != "deploylens-dora" {
+		if g.Name != group {
 			continue
 		}
 		for _, r := range g.Rules {
@@ -97,8 +95,15 @@ func evalDORA(t *testing.T) func(query string) map[string]float64 {
 			evaluated++
 		}
 	}
-	require.NotZero(t, evaluated, "rules.yaml has no group deploylens-dora")
+	require.NotZero(t, evaluated, "rules.yaml has no group %s", group)
+	return query
+}
 
+// evalDORA evaluates the deploylens-dora group at 40 days and returns a reader of recorded series
+// by service.
+func evalDORA(t *testing.T) func(query string) map[string]float64 {
+	t.Helper()
+	query := evalGroup(t, doraSeries(), "deploylens-dora", time.UnixMilli(doraHours*hourMillis).UTC())
 	return func(expr string) map[string]float64 {
 		out := map[string]float64{}
 		for _, s := range query(expr) {

@@ -81,7 +81,11 @@ func checkRules(t testing.TB, groups *rulefmt.RuleGroups) checkedRules {
 
 func TestRulesLoadWithRulefmt(t *testing.T) {
 	groups := loadRules(t)
-	require.Len(t, groups.Groups, 2)
+	var names []string
+	for _, g := range groups.Groups {
+		names = append(names, g.Name)
+	}
+	require.Equal(t, []string{"deploylens-dora", "deploylens-alert-accuracy", "deploylens-deployments"}, names)
 	var records, alerts int
 	for _, g := range groups.Groups {
 		for _, r := range g.Rules {
@@ -118,7 +122,7 @@ func TestRulesCoverTheProcessorMetricsTheyAreAbout(t *testing.T) {
 	}
 	for _, name := range []string{
 		"deployment_count_total", "deployment_lead_time_seconds", "deployment_recovery_time_seconds",
-		"deployment_health_score", "deployment_anomaly_score", "deployment_active",
+		"deployment_health_score", "deployment_anomaly_score", "deployment_active", "deployment_detection_time_seconds",
 	} {
 		assert.Contains(t, cat, name, "the processor no longer emits %s", name)
 		assert.True(t, used[name], "rules.yaml does not use %s", name)

@@ -266,6 +266,9 @@ func (p *deploymentProcessor) evaluateAlerts(key health.Key, state tracker.Servi
 	if snap != nil && snap.Health.Verdict == deployevent.VerdictHealthy {
 		s.book.Healthy(kpi.Key(key), now)
 	}
+	if d != nil && d.Running() && snap != nil && snap.Health.Verdict != "" && snap.Health.Verdict != deployevent.VerdictInconclusive {
+		s.book.Judged(kpi.Key(key), d.ID, now)
+	}
 	return out
 }
 

@@ -219,11 +219,65 @@ func TestSignalsFromARegression(t *testing.T) {
 	// The KPIs: the rolled back deployment is counted, with its detection time.
 	values, ok := p.signals.book.Values(kpi.Key{Namespace: l.Namespace, Service: l.Service, Environment: l.Environment}, now)
 	require.True(t, ok)
-	assert.Equal(t, [4]int64{0, 0, 1, 0}, values.Counts, "one deployment, rolled back")
+	assert.Equal(t, [4][3]int64{{}, {}, {1, 0, 0}, {}}, values.Counts, "one deployment, rolled back after an alert")
 	p.emitSignals(ctx, now.Add(cfg.Signals.Interval))
 	counted := gaugeValues(metricsSink, "deployment.count", l.Service)
 	require.NotEmpty(t, counted)
 	assert.True(t, values.HasDetectionTime)
 	assert.Positive(t, values.DetectionTime)
 	assert.Less(t, values.DetectionTime, 180.0, "detected within three minutes of the rollout's start")
+}
+
+// TestStuckIsNoJudgement: DeploymentStuck (like DeploymentFailed) states a
+// fact; it neither makes the deployment alerted nor gives a detection time.
+// Without telemetry the deployment is never judged: it counts as unjudged.
+func TestStuckIsNoJudgement(t *testing.T) {
+	ps := newPipelines(t, pipelineOptions{})
+	ctx := context.Background()
+	ps.consumeEvents(t, deployEvent("rollout-1", deployevent.StateStarted, 0))
+	stuckAt := t0.Add(90 * time.Minute)
+	ps.clock.Set(stuckAt)
+	ps.proc.tracker.Sweep(stuckAt)
+	ps.proc.emitSignals(ctx, stuckAt)
+	var stuck bool
+	for _, a := range alertRecords(ps.logsSink) {
+		stuck = stuck || (a.name == alerts.DeploymentStuck && a.state == "firing" && a.deploymentID == "rollout-1")
+	}
+	require.True(t, stuck, "DeploymentStuck fired for the running deployment")
+
+	ps.clock.Set(stuckAt.Add(time.Minute))
+	ps.consumeEvents(t, deployEvent("rollout-1", deployevent.StateFailed, 91*time.Minute))
+	ps.proc.emitSignals(ctx, ps.clock.Now())
+	values, ok := ps.proc.signals.book.Values(kpi.Key(checkoutKey()), ps.clock.Now())
+	require.True(t, ok)
+	assert.Equal(t, [4][3]int64{{}, {0, 0, 1}, {}, {}}, values.Counts, "failed, unjudged")
+	assert.False(t, values.HasDetectionTime)
+}
+
+// TestCleanDeploymentCountsAsPassed: a clean rollout at 50 req/s is judged
+// while it runs and raises no alert: it counts as succeeded and passed.
+func TestCleanDeploymentCountsAsPassed(t *testing.T) {
+	sc := pickScenario(t, scenario.KindNone, 50)
+	l := sc.Label()
+	ps := newPipelines(t, pipelineOptions{})
+	ctx := context.Background()
+	var lastEmit time.Time
+	require.NoError(t, sc.Run(func(st scenario.Step) error {
+		ps.clock.Set(st.Time)
+		require.NoError(t, ps.logs.ConsumeLogs(ctx, st.Logs))
+		require.NoError(t, ps.traces.ConsumeTraces(ctx, st.Traces))
+		require.NoError(t, ps.metrics.ConsumeMetrics(ctx, st.Metrics))
+		ps.proc.health.Sweep(st.Time)
+		if st.Time.Sub(lastEmit) >= 10*time.Second {
+			lastEmit = st.Time
+			ps.proc.emitSignals(ctx, st.Time)
+		}
+		return nil
+	}))
+	for _, a := range alertRecords(ps.logsSink) {
+		assert.NotEqual(t, l.Service, a.service, "no alert for the clean deployment: %+v", a)
+	}
+	values, ok := ps.proc.signals.book.Values(kpi.Key{Namespace: l.Namespace, Service: l.Service, Environment: l.Environment}, ps.clock.Now())
+	require.True(t, ok)
+	assert.Equal(t, [4][3]int64{{0, 1, 0}, {}, {}, {}}, values.Counts, "succeeded, passed")
 }

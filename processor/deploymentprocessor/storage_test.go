@@ -296,7 +296,7 @@ func TestRestartKeepsKPIsAndAlerts(t *testing.T) {
 	after, ok := ps.proc.signals.book.Values(key, ps.clock.Now())
 	require.True(t, ok, "KPI book restored")
 	assert.Equal(t, before.Counts, after.Counts)
-	assert.Equal(t, [4]int64{0, 1, 0, 0}, after.Counts)
+	assert.Equal(t, [4][3]int64{{}, {0, 0, 1}, {}, {}}, after.Counts, "failed, unjudged (no telemetry)")
 	assert.True(t, before.StartTime.Equal(after.StartTime), "the counters keep their start time")
 	assert.InDelta(t, 240, after.Duration, 1e-9)
 	require.Len(t, ps.proc.signals.alerts.Firing(alerts.Key(checkoutKey())), 1, "the firing alert is remembered")

@@ -251,3 +251,14 @@ func TestEvidenceListInTheRecord(t *testing.T) {
 		"anomaly.test": "two_proportion"}, list[0])
 	assert.NotContains(t, list[2], "indicator.upper", "NaN is left out")
 }
+
+// Only deploylens' judgement makes a deployment alerted in the KPI book:
+// failed and stuck are facts the tools report.
+func TestIsJudgement(t *testing.T) {
+	for name, want := range map[string]bool{
+		Regression: true, IndicatorRegression: true, "ErrorsDuringRollout": true,
+		DeploymentFailed: false, DeploymentStuck: false,
+	} {
+		assert.Equal(t, want, IsJudgement(name), name)
+	}
+}

@@ -62,7 +62,9 @@ func (m *Metrics) Append(s Service, ts time.Time) {
 		v := &s.KPI
 		m.starts[s.Key] = pcommon.NewTimestampFromTime(v.StartTime)
 		for i, o := range kpi.Outcomes {
-			m.mb.RecordDeploymentCountDataPoint(now, v.Counts[i], statusAttr(o))
+			for j, jd := range kpi.Judgements {
+				m.mb.RecordDeploymentCountDataPoint(now, v.Counts[i][j], statusAttr(o), judgementAttr(jd))
+			}
 		}
 		if v.HasDuration {
 			m.mb.RecordDeploymentDurationDataPoint(now, v.Duration, statusAttr(v.DurationOutcome))
@@ -408,6 +410,10 @@ func cohortAttr(c deployevent.Cohort) metadata.AttributeDeploymentCohort {
 // statusAttr: a superseded deployment counts as cancelled.
 func statusAttr(o kpi.Outcome) metadata.AttributeDeploymentStatus {
 	return lookup(metadata.MapAttributeDeploymentStatus, string(o), metadata.AttributeDeploymentStatusCancelled)
+}
+
+func judgementAttr(j kpi.Judgement) metadata.AttributeDeploymentJudgement {
+	return lookup(metadata.MapAttributeDeploymentJudgement, string(j), metadata.AttributeDeploymentJudgementUnjudged)
 }
 
 func verdictAttr(v deployevent.Verdict) metadata.AttributeHealthVerdict {

@@ -86,7 +86,7 @@ func withoutStart(ps []map[string]any) []map[string]any {
 
 func TestMetrics(t *testing.T) {
 	m := NewMetrics(processortest.NewNopSettings(metadata.Type), metadata.NewDefaultMetricsBuilderConfig())
-	values := kpi.Values{StartTime: counted, Counts: [4]int64{7, 1, 2, 0}, Duration: 600, DurationOutcome: kpi.RolledBack, HasDuration: true,
+	values := kpi.Values{StartTime: counted, Counts: [4][3]int64{{1, 4, 2}, {1, 0, 0}, {2, 0, 0}, {0, 0, 0}}, Duration: 600, DurationOutcome: kpi.RolledBack, HasDuration: true,
 		Interval: 86400, HasInterval: true, ChangeFailureRatio: 0.3, HasChangeFailureRatio: true, DetectionTime: 180, HasDetectionTime: true}
 	m.Append(Service{Key: key, Phase: deployevent.PhaseDuring, Snapshot: unhealthySnapshot(), KPI: values, HasKPI: true}, ts)
 	m.Append(Service{Key: health.Key{Service: "cart"}, Phase: deployevent.PhaseSteady}, ts)
@@ -118,13 +118,18 @@ func TestMetrics(t *testing.T) {
 	assert.Len(t, anomaly, 2, "judged indicators only")
 
 	counts := points(t, md, "deployment.count")
-	require.Len(t, counts, 4, "every outcome, zeros included, so increase() sees the first failure")
-	byStatus := map[any]float64{}
+	require.Len(t, counts, 12, "every outcome and judgement, zeros included, so increase() sees the first of each")
+	byStatus := map[string]float64{}
 	for _, c := range counts {
-		byStatus[c["deployment.status"]] = c["value"].(float64)
+		byStatus[c["deployment.status"].(string)+"/"+c["deployment.judgement"].(string)] = c["value"].(float64)
 		assert.Equal(t, counted, c["start"], "the counter starts when the book began counting")
 	}
-	assert.Equal(t, map[any]float64{"succeeded": 7, "failed": 1, "rolled_back": 2, "cancelled": 0}, byStatus)
+	assert.Equal(t, map[string]float64{
+		"succeeded/alerted": 1, "succeeded/passed": 4, "succeeded/unjudged": 2,
+		"failed/alerted": 1, "failed/passed": 0, "failed/unjudged": 0,
+		"rolled_back/alerted": 2, "rolled_back/passed": 0, "rolled_back/unjudged": 0,
+		"cancelled/alerted": 0, "cancelled/passed": 0, "cancelled/unjudged": 0,
+	}, byStatus)
 	assert.Equal(t, []map[string]any{{"deployment.status": "rolled_back", "value": 600.0}}, withoutStart(points(t, md, "deployment.duration")))
 	assert.Len(t, points(t, md, "deployment.lead_time"), 0, "no lead time known")
 	assert.Equal(t, 0.3, points(t, md, "deployment.change_failure.ratio")[0]["value"])

@@ -21,7 +21,7 @@ var update = flag.Bool("update", false, "rewrite golden files in testdata/")
 // every name, unit, type, temporality and attribute the processor writes.
 func TestMetricsGolden(t *testing.T) {
 	m := NewMetrics(processortest.NewNopSettings(metadata.Type), metadata.NewDefaultMetricsBuilderConfig())
-	values := kpi.Values{StartTime: counted, Counts: [4]int64{7, 1, 2, 0}, Duration: 600, DurationOutcome: kpi.RolledBack, HasDuration: true,
+	values := kpi.Values{StartTime: counted, Counts: [4][3]int64{{1, 4, 2}, {1, 0, 0}, {2, 0, 0}, {0, 0, 0}}, Duration: 600, DurationOutcome: kpi.RolledBack, HasDuration: true,
 		Interval: 86400, HasInterval: true, LeadTime: 4800, HasLeadTime: true, ChangeFailureRatio: 0.3, HasChangeFailureRatio: true,
 		RecoveryTime: 720, HasRecoveryTime: true, DetectionTime: 180, HasDetectionTime: true}
 	m.Append(Service{Key: key, Phase: deployevent.PhaseDuring, Snapshot: unhealthySnapshot(), KPI: values, HasKPI: true}, ts)

@@ -23,10 +23,23 @@
 //     judged. The value is the most recent closed failure's length.
 //   - detection time: a deployment's start to its first alert, for the most
 //     recent deployment that alerted.
+//   - judgement (alert accuracy and monitoring coverage): every finished
+//     deployment is counted with how deploylens judged it while it ran —
+//     alerted (an alert fired for it before it ended), passed (a conclusive
+//     health verdict at least once and no alert) or unjudged. It is known
+//     when the deployment ends: an alert in the post window after the end
+//     does not change it.
+//
+// The processor reports only judgement alerts (not the DeploymentFailed and
+// DeploymentStuck facts) to Alert: they give detection time, open failures
+// and make a deployment alerted.
 package kpi // import "github.com/deploylens/deploylens/processor/deploymentprocessor/internal/kpi"
 
 import (
+	"bytes"
 	"encoding/json"
+	"fmt"
+	"slices"
 	"sync"
 	"time"
 )
@@ -51,6 +64,24 @@ const (
 
 // Outcomes lists every counted outcome in a fixed order.
 var Outcomes = [...]Outcome{Succeeded, Failed, RolledBack, Cancelled}
+
+// Judgement is how a finished deployment was judged while it ran, as the
+// count attribute reports it.
+type Judgement string
+
+// The judgements counted.
+const (
+	// Alerted: an alert fired for the deployment before it ended.
+	Alerted Judgement = "alerted"
+	// Passed: judged conclusively at least once, and no alert fired.
+	Passed Judgement = "passed"
+	// Unjudged: never judged conclusively (too little traffic, not followed
+	// by the health engine) and not alerted.
+	Unjudged Judgement = "unjudged"
+)
+
+// Judgements lists every counted judgement in a fixed order.
+var Judgements = [...]Judgement{Alerted, Passed, Unjudged}
 
 // Deployment is what the book needs to know of a deployment.
 type Deployment struct {
@@ -84,7 +115,9 @@ type Values struct {
 	// StartTime is when counting began for this service: the stable start
 	// time of the cumulative counts.
 	StartTime time.Time
-	Counts    [len(Outcomes)]int64
+	// Counts are the finished deployments by outcome and judgement
+	// (Outcomes × Judgements).
+	Counts [len(Outcomes)][len(Judgements)]int64 `json:"counts_by_judgement"`
 
 	Duration, Interval, LeadTime, RecoveryTime, DetectionTime float64 // seconds
 	DurationOutcome                                           Outcome
@@ -110,6 +143,7 @@ type service struct {
 	Recent     []outcomeAt `json:"recent,omitempty"`
 	FailedAt   time.Time   `json:"failed_at,omitzero"`   // the open failure's start
 	Alerted    []string    `json:"alerted,omitempty"`    // deployments whose first alert was seen (bounded)
+	Judged     []string    `json:"judged,omitempty"`     // deployments judged conclusively while they ran (bounded)
 	Starts     []idTime    `json:"starts,omitempty"`     // recent deployments' starts, for detection time (bounded)
 	LastUpdate time.Time   `json:"last_update,omitzero"` // for eviction
 }
@@ -225,7 +259,7 @@ func (b *Book) Ended(key Key, d Deployment, now time.Time) {
 	}
 	for i, o := range Outcomes {
 		if o == outcome {
-			s.Values.Counts[i]++
+			s.Values.Counts[i][slices.Index(Judgements[:], s.judgementOf(d.ID))]++
 		}
 	}
 	if !d.StartTime.IsZero() && !end.Before(d.StartTime) {
@@ -255,6 +289,38 @@ func (b *Book) Ended(key Key, d Deployment, now time.Time) {
 	}
 }
 
+// judgementOf is how deployment id was judged while it ran.
+func (s *service) judgementOf(id string) Judgement {
+	switch {
+	case slices.Contains(s.Alerted, id):
+		return Alerted
+	case slices.Contains(s.Judged, id):
+		return Passed
+	}
+	return Unjudged
+}
+
+// remember appends id to a bounded list of deployment ids unless it is there;
+// it reports whether id is new.
+func remember(ids *[]string, id string) bool {
+	if slices.Contains(*ids, id) {
+		return false
+	}
+	*ids = append(*ids, id)
+	if len(*ids) > maxRemembered {
+		*ids = (*ids)[len(*ids)-maxRemembered:]
+	}
+	return true
+}
+
+// Judged records that the health engine reached a conclusive verdict at at
+// on the service while its deployment id ran.
+func (b *Book) Judged(key Key, deploymentID string, at time.Time) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	remember(&b.get(key, at).Judged, deploymentID)
+}
+
 // Alert records that an alert fired at at for the service's deployment id,
 // which started at start (zero when unknown). The first alert of a deployment
 // gives the detection time and opens a failure when none is open.
@@ -262,14 +328,8 @@ func (b *Book) Alert(key Key, deploymentID string, start, at time.Time) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	s := b.get(key, at)
-	for _, id := range s.Alerted {
-		if id == deploymentID {
-			return
-		}
-	}
-	s.Alerted = append(s.Alerted, deploymentID)
-	if len(s.Alerted) > maxRemembered {
-		s.Alerted = s.Alerted[len(s.Alerted)-maxRemembered:]
+	if !remember(&s.Alerted, deploymentID) {
+		return
 	}
 	if !start.IsZero() && !at.Before(start) {
 		s.Values.DetectionTime = at.Sub(start).Seconds()
@@ -369,6 +429,15 @@ type snapshotEntry struct {
 	Service *service `json:"service"`
 }
 
+// snapshotVersion 2 counts deployments by outcome and judgement. Version 1
+// (a bare list of entries) counted them by outcome only.
+const snapshotVersion = 2
+
+type snapshot struct {
+	Version  int             `json:"version"`
+	Services []snapshotEntry `json:"services"`
+}
+
 // Snapshot encodes the whole book for a storage extension.
 func (b *Book) Snapshot() ([]byte, error) {
 	b.mu.Lock()
@@ -377,14 +446,32 @@ func (b *Book) Snapshot() ([]byte, error) {
 	for k, s := range b.services {
 		entries = append(entries, snapshotEntry{Key: k, Service: s})
 	}
-	return json.Marshal(entries)
+	return json.Marshal(snapshot{Version: snapshotVersion, Services: entries})
 }
 
-// Restore replaces the book's content with a snapshot.
+// Restore replaces the book's content with a snapshot. A version 1 snapshot
+// keeps everything but its counts, which did not say how deployments were
+// judged: they start again from zero, from the service's last update.
 func (b *Book) Restore(data []byte) error {
 	var entries []snapshotEntry
-	if err := json.Unmarshal(data, &entries); err != nil {
-		return err
+	if trimmed := bytes.TrimSpace(data); len(trimmed) > 0 && trimmed[0] == '[' {
+		if err := json.Unmarshal(data, &entries); err != nil {
+			return err
+		}
+		for _, e := range entries {
+			if e.Service != nil {
+				e.Service.Values.StartTime = e.Service.LastUpdate
+			}
+		}
+	} else {
+		var snap snapshot
+		if err := json.Unmarshal(data, &snap); err != nil {
+			return err
+		}
+		if snap.Version != snapshotVersion {
+			return fmt.Errorf("KPI snapshot version %d, want %d", snap.Version, snapshotVersion)
+		}
+		entries = snap.Services
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()

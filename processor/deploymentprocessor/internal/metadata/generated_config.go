@@ -131,7 +131,8 @@ func (ms *DeploymentChangeFailureRatioMetricConfig) Unmarshal(parser *confmap.Co
 type DeploymentCountMetricAttributeKey string
 
 const (
-	DeploymentCountMetricAttributeKeyDeploymentStatus DeploymentCountMetricAttributeKey = "deployment.status"
+	DeploymentCountMetricAttributeKeyDeploymentStatus    DeploymentCountMetricAttributeKey = "deployment.status"
+	DeploymentCountMetricAttributeKeyDeploymentJudgement DeploymentCountMetricAttributeKey = "deployment.judgement"
 )
 
 // DeploymentCountMetricConfig provides config for the deployment.count metric.
@@ -160,9 +161,9 @@ func (ms *DeploymentCountMetricConfig) Unmarshal(parser *confmap.Conf) error {
 func (ms *DeploymentCountMetricConfig) Validate() error {
 	for _, val := range ms.EnabledAttributes {
 		switch val {
-		case DeploymentCountMetricAttributeKeyDeploymentStatus:
+		case DeploymentCountMetricAttributeKeyDeploymentStatus, DeploymentCountMetricAttributeKeyDeploymentJudgement:
 		default:
-			return fmt.Errorf("metric deployment.count doesn't have an attribute %v, valid attributes: [deployment.status]", val)
+			return fmt.Errorf("metric deployment.count doesn't have an attribute %v, valid attributes: [deployment.status, deployment.judgement]", val)
 		}
 	}
 
@@ -739,7 +740,7 @@ func DefaultMetricsConfig() MetricsConfig {
 		DeploymentCount: DeploymentCountMetricConfig{
 			Enabled:             true,
 			AggregationStrategy: AggregationStrategySum,
-			EnabledAttributes:   []DeploymentCountMetricAttributeKey{DeploymentCountMetricAttributeKeyDeploymentStatus},
+			EnabledAttributes:   []DeploymentCountMetricAttributeKey{DeploymentCountMetricAttributeKeyDeploymentStatus, DeploymentCountMetricAttributeKeyDeploymentJudgement},
 		},
 		DeploymentDetectionTime: DeploymentDetectionTimeMetricConfig{
 			Enabled: true,

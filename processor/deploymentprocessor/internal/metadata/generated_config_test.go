@@ -42,7 +42,7 @@ func TestMetricsBuilderConfig(t *testing.T) {
 					DeploymentCount: DeploymentCountMetricConfig{
 						Enabled:             true,
 						AggregationStrategy: AggregationStrategySum,
-						EnabledAttributes:   []DeploymentCountMetricAttributeKey{DeploymentCountMetricAttributeKeyDeploymentStatus},
+						EnabledAttributes:   []DeploymentCountMetricAttributeKey{DeploymentCountMetricAttributeKeyDeploymentStatus, DeploymentCountMetricAttributeKeyDeploymentJudgement},
 					},
 					DeploymentDetectionTime: DeploymentDetectionTimeMetricConfig{
 						Enabled: true,
@@ -129,7 +129,7 @@ func TestMetricsBuilderConfig(t *testing.T) {
 					DeploymentCount: DeploymentCountMetricConfig{
 						Enabled:             false,
 						AggregationStrategy: AggregationStrategySum,
-						EnabledAttributes:   []DeploymentCountMetricAttributeKey{DeploymentCountMetricAttributeKeyDeploymentStatus},
+						EnabledAttributes:   []DeploymentCountMetricAttributeKey{DeploymentCountMetricAttributeKeyDeploymentStatus, DeploymentCountMetricAttributeKeyDeploymentJudgement},
 					},
 					DeploymentDetectionTime: DeploymentDetectionTimeMetricConfig{
 						Enabled: false,
@@ -234,7 +234,7 @@ func TestDeploymentCountMetricsConfig_Validate(t *testing.T) {
 	require.NoError(t, cfg.Validate())
 
 	cfg.EnabledAttributes = []DeploymentCountMetricAttributeKey{"invalid"}
-	require.ErrorContains(t, cfg.Validate(), "metric deployment.count doesn't have an attribute invalid, valid attributes: [deployment.status]")
+	require.ErrorContains(t, cfg.Validate(), "metric deployment.count doesn't have an attribute invalid, valid attributes: [deployment.status, deployment.judgement]")
 
 	cfg = DefaultMetricsConfig().DeploymentCount
 	cfg.AggregationStrategy = "invalid"

@@ -44,6 +44,36 @@ var MapAttributeDeploymentCohort = map[string]AttributeDeploymentCohort{
 	"canary":   AttributeDeploymentCohortCanary,
 }
 
+// AttributeDeploymentJudgement specifies the value deployment_judgement attribute.
+type AttributeDeploymentJudgement int
+
+const (
+	_ AttributeDeploymentJudgement = iota
+	AttributeDeploymentJudgementAlerted
+	AttributeDeploymentJudgementPassed
+	AttributeDeploymentJudgementUnjudged
+)
+
+// String returns the string representation of the AttributeDeploymentJudgement.
+func (av AttributeDeploymentJudgement) String() string {
+	switch av {
+	case AttributeDeploymentJudgementAlerted:
+		return "alerted"
+	case AttributeDeploymentJudgementPassed:
+		return "passed"
+	case AttributeDeploymentJudgementUnjudged:
+		return "unjudged"
+	}
+	return ""
+}
+
+// MapAttributeDeploymentJudgement is a helper map of string to AttributeDeploymentJudgement attribute value.
+var MapAttributeDeploymentJudgement = map[string]AttributeDeploymentJudgement{
+	"alerted":  AttributeDeploymentJudgementAlerted,
+	"passed":   AttributeDeploymentJudgementPassed,
+	"unjudged": AttributeDeploymentJudgementUnjudged,
+}
+
 // AttributeDeploymentPhase specifies the value deployment_phase attribute.
 type AttributeDeploymentPhase int
 
@@ -462,7 +492,7 @@ var MetricsInfo = metricsInfo{
 	},
 	DeploymentCount: metricInfo{
 		Name:       "deployment.count",
-		Attributes: []string{"deployment_status"},
+		Attributes: []string{"deployment_status", "deployment_judgement"},
 	},
 	DeploymentDetectionTime: metricInfo{
 		Name: "deployment.detection.time",
@@ -783,7 +813,7 @@ type metricDeploymentCount struct {
 // init fills deployment.count metric with initial data.
 func (m *metricDeploymentCount) init() {
 	m.data.SetName("deployment.count")
-	m.data.SetDescription("Finished deployments, by how they ended.")
+	m.data.SetDescription("Finished deployments, by how they ended and how deploylens judged them while they ran (counted at the end - an alert in the post window after it does not change the judgement); every combination is reported, zeros included.")
 	m.data.SetUnit("{deployment}")
 	m.data.SetEmptySum()
 	m.data.Sum().SetIsMonotonic(true)
@@ -792,7 +822,7 @@ func (m *metricDeploymentCount) init() {
 	m.aggDataPoints = m.aggDataPoints[:0]
 }
 
-func (m *metricDeploymentCount) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64, deploymentStatusAttributeValue string) {
+func (m *metricDeploymentCount) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64, deploymentStatusAttributeValue string, deploymentJudgementAttributeValue string) {
 	if !m.config.Enabled {
 		return
 	}
@@ -802,6 +832,9 @@ func (m *metricDeploymentCount) recordDataPoint(start pcommon.Timestamp, ts pcom
 	dp.SetTimestamp(ts)
 	if slices.Contains(m.config.EnabledAttributes, DeploymentCountMetricAttributeKeyDeploymentStatus) {
 		dp.Attributes().PutStr("deployment.status", deploymentStatusAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, DeploymentCountMetricAttributeKeyDeploymentJudgement) {
+		dp.Attributes().PutStr("deployment.judgement", deploymentJudgementAttributeValue)
 	}
 
 	var s string
@@ -2077,8 +2110,8 @@ func (mb *MetricsBuilder) RecordDeploymentChangeFailureRatioDataPoint(ts pcommon
 }
 
 // RecordDeploymentCountDataPoint adds a data point to deployment.count metric.
-func (mb *MetricsBuilder) RecordDeploymentCountDataPoint(ts pcommon.Timestamp, val int64, deploymentStatusAttributeValue AttributeDeploymentStatus) {
-	mb.metricDeploymentCount.recordDataPoint(mb.startTime, ts, val, deploymentStatusAttributeValue.String())
+func (mb *MetricsBuilder) RecordDeploymentCountDataPoint(ts pcommon.Timestamp, val int64, deploymentStatusAttributeValue AttributeDeploymentStatus, deploymentJudgementAttributeValue AttributeDeploymentJudgement) {
+	mb.metricDeploymentCount.recordDataPoint(mb.startTime, ts, val, deploymentStatusAttributeValue.String(), deploymentJudgementAttributeValue.String())
 }
 
 // RecordDeploymentDetectionTimeDataPoint adds a data point to deployment.detection.time metric.

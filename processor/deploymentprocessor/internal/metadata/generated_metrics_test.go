@@ -102,9 +102,9 @@ func TestMetricsBuilder(t *testing.T) {
 			mb.RecordDeploymentChangeFailureRatioDataPoint(ts, 1)
 			defaultMetricsCount++
 			allMetricsCount++
-			mb.RecordDeploymentCountDataPoint(ts, 1, AttributeDeploymentStatusSucceeded)
+			mb.RecordDeploymentCountDataPoint(ts, 1, AttributeDeploymentStatusSucceeded, AttributeDeploymentJudgementAlerted)
 			if tt.name == "reaggregate_set" {
-				mb.RecordDeploymentCountDataPoint(ts, 3, AttributeDeploymentStatusFailed)
+				mb.RecordDeploymentCountDataPoint(ts, 3, AttributeDeploymentStatusFailed, AttributeDeploymentJudgementPassed)
 			}
 			defaultMetricsCount++
 			allMetricsCount++
@@ -327,7 +327,7 @@ func TestMetricsBuilder(t *testing.T) {
 						validatedMetrics["deployment.count"] = true
 						assert.Equal(t, pmetric.MetricTypeSum, mi.Type())
 						assert.Equal(t, 1, mi.Sum().DataPoints().Len())
-						assert.Equal(t, "Finished deployments, by how they ended.", mi.Description())
+						assert.Equal(t, "Finished deployments, by how they ended and how deploylens judged them while they ran (counted at the end - an alert in the post window after it does not change the judgement); every combination is reported, zeros included.", mi.Description())
 						assert.Equal(t, "{deployment}", mi.Unit())
 						assert.True(t, mi.Sum().IsMonotonic())
 						assert.Equal(t, pmetric.AggregationTemporalityCumulative, mi.Sum().AggregationTemporality())
@@ -339,12 +339,15 @@ func TestMetricsBuilder(t *testing.T) {
 						deploymentStatusAttrVal, ok := dp.Attributes().Get("deployment.status")
 						assert.True(t, ok)
 						assert.Equal(t, "succeeded", deploymentStatusAttrVal.Str())
+						deploymentJudgementAttrVal, ok := dp.Attributes().Get("deployment.judgement")
+						assert.True(t, ok)
+						assert.Equal(t, "alerted", deploymentJudgementAttrVal.Str())
 					} else {
 						assert.False(t, validatedMetrics["deployment.count"], "Found a duplicate in the metrics slice: deployment.count")
 						validatedMetrics["deployment.count"] = true
 						assert.Equal(t, pmetric.MetricTypeSum, mi.Type())
 						assert.Equal(t, 1, mi.Sum().DataPoints().Len())
-						assert.Equal(t, "Finished deployments, by how they ended.", mi.Description())
+						assert.Equal(t, "Finished deployments, by how they ended and how deploylens judged them while they ran (counted at the end - an alert in the post window after it does not change the judgement); every combination is reported, zeros included.", mi.Description())
 						assert.Equal(t, "{deployment}", mi.Unit())
 						assert.True(t, mi.Sum().IsMonotonic())
 						assert.Equal(t, pmetric.AggregationTemporalityCumulative, mi.Sum().AggregationTemporality())
@@ -363,6 +366,8 @@ func TestMetricsBuilder(t *testing.T) {
 							assert.Equal(t, int64(3), dp.IntValue())
 						}
 						_, ok := dp.Attributes().Get("deployment.status")
+						assert.False(t, ok)
+						_, ok = dp.Attributes().Get("deployment.judgement")
 						assert.False(t, ok)
 					}
 				case "deployment.detection.time":
