@@ -174,7 +174,7 @@ func TestConditionsOneAlertPerHarmfulDeployment(t *testing.T) {
 	// A canary judged worse while the service as a whole is healthy: the same one alert.
 	snap = unhealthySnapshot()
 	snap.Health.Verdict, snap.Health.Recommendation = deployevent.VerdictHealthy, deployevent.RecommendNone
-	snap.Cohorts[0].Health.Verdict, snap.Cohorts[0].Health.Recommendation = deployevent.VerdictDegraded, deployevent.RecommendHold
+	snap.Cohorts[0].Verdict, snap.Cohorts[0].Recommendation = deployevent.VerdictDegraded, deployevent.RecommendHold
 	reg = byName(Conditions(snap, deployevent.PhaseDuring, Deployment{}, DefaultThresholds(), false))[alerts.Regression+"/"]
 	assert.True(t, reg.Active)
 	assert.Equal(t, "in the canary", reg.Detail)
