@@ -142,10 +142,14 @@ type Result struct {
 // ScoreDecades is the -log10 p-value that maps to a score of 1.
 const ScoreDecades = 4
 
-// DefaultThreshold is the score from which a sample counts as anomalous by default: a
-// p-value of 0.01 against the series' own history. (NAB's optimiser, free to choose,
-// put its threshold near 0.42 on the shared subset.)
-const DefaultThreshold = 0.5
+// AnomalyThreshold is the score from which a sample counts as anomalous: the processor
+// counts a gauge's steady-state evidence as harmful only from it, and the NAB score is
+// reported at it (cmd/nabrun writes it to threshold.json).
+const AnomalyThreshold = 0.5
+
+// Anomalous tells whether the sample, on its own (RawScore, undamped), reaches AnomalyThreshold;
+// a damped repeat of an ongoing anomaly is still anomalous.
+func (r Result) Anomalous() bool { return r.Ready && r.RawScore >= AnomalyThreshold }
 
 // testCount is the number of tests whose smallest p-value is reported (Bonferroni factor).
 const testCount = 3
