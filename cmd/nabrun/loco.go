@@ -33,7 +33,7 @@ func locoKnobs() []knob {
 		{name: "window", values: []float64{250, 500, 1000, 2000}, apply: func(c *detector.Config, v float64) { c.Window = int(v) }},
 		{name: "short_window", values: []float64{4, 8, 16}, apply: func(c *detector.Config, v float64) { c.ShortWindow = int(v) }},
 		{name: "refractory", values: []float64{25, 100, 400}, apply: func(c *detector.Config, v float64) { c.Refractory = int(v) }},
-		{name: thresholdKnob, values: []float64{0.35, 0.4, 0.45, 0.5, 0.55}},
+		{name: thresholdKnob, values: []float64{0.35, 0.375, 0.4, 0.425, 0.45, 0.5}},
 	}
 }
 
@@ -265,15 +265,37 @@ func writeLOCO(w io.Writer, knobs []knob, points []gridPoint, scores [][]categor
 	fmt.Fprintf(w, "| held out | %s | standard on the other three | held-out standard | held-out raw | held-out FP rows |\n", strings.Join(names, " | "))
 	fmt.Fprintf(w, "|---|%s---:|---:|---:|---:|\n", strings.Repeat("---:|", len(names)))
 	folds := leaveOneOut(scores)
-	heldOut := make([]categoryScore, len(folds))
-	for i, f := range folds {
-		heldOut[i] = f.heldOut
+	for _, f := range folds {
 		fmt.Fprintf(w, "| %s | %s | %s | %s | %.3f | %d |\n", f.held, describe(points[f.chosen]), formatScore(f.training),
 			formatScore(normalised(f.heldOut)), f.heldOut.Raw, f.heldOut.FPRows)
 	}
-	fmt.Fprintf(w, "\nout-of-fold standard (the four held-out categories pooled): %.2f\n", normalised(heldOut...))
+	fmt.Fprintf(w, "\nout-of-fold standard (the four held-out categories pooled): %.2f\n", pooledHeldOut(folds))
 	best, bestScore := bestInSample(scores)
 	fmt.Fprintf(w, "in-sample best (all four): %s: standard %s\n", describe(points[best]), formatScore(bestScore))
+
+	// How much each constant matters: pinned at each value, the others still chosen per fold.
+	fmt.Fprintf(w, "\n| constant | value | out-of-fold standard, the others chosen per fold | in-sample best |\n|---|---:|---:|---:|\n")
+	for k, kn := range knobs {
+		for _, v := range kn.values {
+			var pinned [][]categoryScore
+			for p, point := range points {
+				if point[k] == v {
+					pinned = append(pinned, scores[p])
+				}
+			}
+			_, inSample := bestInSample(pinned)
+			fmt.Fprintf(w, "| %s | %g | %.2f | %s |\n", kn.name, v, pooledHeldOut(leaveOneOut(pinned)), formatScore(inSample))
+		}
+	}
+}
+
+// pooledHeldOut is the standard score of the held-out categories together, each at its fold's choice.
+func pooledHeldOut(folds []fold) float64 {
+	heldOut := make([]categoryScore, len(folds))
+	for i, f := range folds {
+		heldOut[i] = f.heldOut
+	}
+	return normalised(heldOut...)
 }
 
 func formatScore(s float64) string {

@@ -19,7 +19,7 @@
 // goes beyond what this series has done within its memory, so a nightly batch or a daily
 // peak stops alarming once seen, and a noisy series is not judged by a quiet one's rules.
 // The smallest p-value of the three, times three (Bonferroni), makes the score
-// -log10(p)/4, capped at 1: AnomalyThreshold (0.5) is p = 0.01. Repeated high scores in a
+// -log10(p)/4, capped at 1: AnomalyThreshold (0.4) is p ≈ 0.025. Repeated high scores in a
 // refractory period are halved, so that one incident alarms at its onset; RawScore keeps
 // the undamped value for "is it still anomalous".
 //
