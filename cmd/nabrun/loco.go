@@ -32,7 +32,7 @@ func locoKnobs() []knob {
 	return []knob{
 		{name: "window", values: []float64{250, 500, 1000, 2000}, apply: func(c *detector.Config, v float64) { c.Window = int(v) }},
 		{name: "short_window", values: []float64{4, 8, 16}, apply: func(c *detector.Config, v float64) { c.ShortWindow = int(v) }},
-		{name: "refractory", values: []float64{25, 100, 400}, apply: func(c *detector.Config, v float64) { c.Refractory = int(v) }},
+		{name: "refractory", values: []float64{10, 25, 100, 400}, apply: func(c *detector.Config, v float64) { c.Refractory = int(v) }},
 		{name: thresholdKnob, values: []float64{0.35, 0.375, 0.4, 0.425, 0.45, 0.5}},
 	}
 }
