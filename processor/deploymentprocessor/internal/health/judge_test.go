@@ -40,7 +40,7 @@ func TestJudgeCountsOnlyAnomalousSamplesAsHarmful(t *testing.T) {
 				s.judge(latency, end, 100+10*rng.NormFloat64())
 			}
 			s.judge(latency, end.Add(10*time.Second), 100) // an ordinary sample last
-			s.inds[latency].harmful = false // as an evaluation does: judge the last sample alone
+			s.inds[latency].harmful = false                // as an evaluation does: judge the last sample alone
 			s.judge(latency, end.Add(20*time.Second), tt.value)
 			ind := &s.inds[latency]
 			require.True(t, ind.judged)
