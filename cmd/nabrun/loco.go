@@ -214,6 +214,8 @@ func runLOCO(dataDir, outDir, scorerMain string, w io.Writer) error {
 		return err
 	}
 	settings := grid(detKnobs)
+	gridDir := filepath.Join(outDir, "grid")
+	defer func() { _ = os.RemoveAll(gridDir) }() // scored results are large and only the table is kept
 	dirs := make([]string, len(settings))
 	for i, setting := range settings {
 		cfg := detector.DefaultConfig()
@@ -223,7 +225,7 @@ func runLOCO(dataDir, outDir, scorerMain string, w io.Writer) error {
 		if err := cfg.Validate(); err != nil {
 			return fmt.Errorf("grid point %v: %w", setting, err)
 		}
-		dirs[i] = filepath.Join(outDir, "grid", fmt.Sprintf("p%03d", i))
+		dirs[i] = filepath.Join(gridDir, fmt.Sprintf("p%03d", i))
 		if err := os.RemoveAll(dirs[i]); err != nil {
 			return err
 		}
