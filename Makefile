@@ -105,13 +105,24 @@ lint: $(GOLANGCI_LINT)
 demo: build
 	$(GO) run ./cmd/deploylens-demo -binary $(DIST)
 
-## nab: the processor's detector over the NAB subset in ../shared/nab, scored by its scorer
+## nab: the processor's detector over the NAB subset in ../shared/nab, scored by its scorer at the
+## shipped threshold (OUT/threshold.json) and at the scorer's optimum
 NAB_DIR ?= $(CURDIR)/../shared/nab
 NAB_OUT ?= $(CURDIR)/_build/nab-results
 nab:
 	rm -rf $(NAB_OUT)
 	$(GO) run ./cmd/nabrun -data $(NAB_DIR)/data -out $(NAB_OUT)
-	cd $(NAB_DIR) && $(GO) run main.go -v $(NAB_OUT)
+	@threshold=$$(sed -n 's/.*"threshold": *\([0-9.eE+-]*\).*/\1/p' $(NAB_OUT)/threshold.json); \
+	  echo "standard score at the shipped threshold $$threshold (detector.AnomalyThreshold):"; \
+	  cd $(NAB_DIR) && $(GO) run main.go -profile standard -v -threshold $$threshold $(NAB_OUT) && \
+	  echo "and at the scorer's optimum threshold:" && \
+	  $(GO) run main.go -v $(NAB_OUT)
+
+## nab-loco: choose the detector's constants by leave-one-category-out over the NAB subset
+NAB_LOCO_OUT ?= $(CURDIR)/_build/nab-loco
+.PHONY: nab-loco
+nab-loco:
+	$(GO) run ./cmd/nabrun -loco -data $(NAB_DIR)/data -scorer $(NAB_DIR)/main.go -out $(NAB_LOCO_OUT)
 
 ## detect-bench: the detection benchmark - the scenario library (internal/scenario) through the
 ## processor in simulated time; its five figures (detected, false_alarms, delay_median_s, delay_p95_s,

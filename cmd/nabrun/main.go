@@ -1,13 +1,22 @@
 // Command nabrun runs deploylens's gauge detector, with its default settings, over a
 // Numenta Anomaly Benchmark data folder and writes one result CSV per series
-// (timestamp,anomaly_score) under the same relative path, for NAB's scorer.
+// (timestamp,anomaly_score) under the same relative path, for NAB's scorer, and
+// OUT/threshold.json, {"threshold": X}: the score from which the processor counts a
+// sample as anomalous (detector.AnomalyThreshold), for the scorer's -threshold.
 //
 //	go run ./cmd/nabrun -data DIR -out DIR
+//
+// With -loco it instead chooses the detector's constants by leave-one-category-out: it runs
+// a grid of settings, scores each with the shared NAB scorer (-scorer, its main.go), and for
+// each category prints the setting best on the other categories and its score on the held one.
+//
+//	go run ./cmd/nabrun -loco -data ../shared/nab/data -scorer ../shared/nab/main.go -out _build/nab-loco
 package main
 
 import (
 	"bufio"
 	"encoding/csv"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -27,17 +36,40 @@ import (
 func main() {
 	dataDir := flag.String("data", "", "NAB data folder (holds <category>/<series>.csv)")
 	outDir := flag.String("out", "", "folder to write result CSVs into")
+	loco := flag.Bool("loco", false, "choose the constants by leave-one-category-out instead (needs -scorer)")
+	scorerMain := flag.String("scorer", "", "the shared NAB scorer's main.go, for -loco")
 	flag.Parse()
-	if *dataDir == "" || *outDir == "" {
-		fmt.Fprintln(os.Stderr, "usage: nabrun -data DIR -out DIR")
+	if *dataDir == "" || *outDir == "" || (*loco && *scorerMain == "") {
+		fmt.Fprintln(os.Stderr, "usage: nabrun -data DIR -out DIR [-loco -scorer MAIN.GO]")
 		os.Exit(2)
 	}
+	if *loco {
+		if err := runLOCO(*dataDir, *outDir, *scorerMain, os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "nabrun:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	n, err := run(*dataDir, *outDir, detector.DefaultConfig())
+	if err == nil {
+		err = writeThreshold(*outDir, detector.AnomalyThreshold)
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "nabrun:", err)
 		os.Exit(1)
 	}
-	fmt.Printf("nabrun: scored %d series into %s\n", n, *outDir)
+	fmt.Printf("nabrun: scored %d series into %s; threshold %v\n", n, *outDir, detector.AnomalyThreshold)
+}
+
+// writeThreshold writes outDir/threshold.json, the score the processor alerts from, for the scorer's -threshold.
+func writeThreshold(outDir string, threshold float64) error {
+	data, err := json.Marshal(struct {
+		Threshold float64 `json:"threshold"`
+	}{threshold})
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(outDir, "threshold.json"), append(data, '\n'), 0o644)
 }
 
 // run scores every CSV under dataDir into outDir and returns how many series it wrote.

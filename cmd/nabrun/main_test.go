@@ -51,12 +51,12 @@ func TestRunWritesOneScorePerRowInOrder(t *testing.T) {
 	spiky := readCSV(t, filepath.Join(out, "realSmall/spiky.csv"))
 	spike, err := strconv.ParseFloat(spiky[252][1], 64)
 	require.NoError(t, err)
-	assert.GreaterOrEqual(t, spike, detector.DefaultThreshold)
+	assert.GreaterOrEqual(t, spike, detector.AnomalyThreshold)
 	// So does the step of the flat series at row 151.
 	step := readCSV(t, filepath.Join(out, "artificialSmall/flat_step.csv"))
 	stepScore, err := strconv.ParseFloat(step[151][1], 64)
 	require.NoError(t, err)
-	assert.GreaterOrEqual(t, stepScore, detector.DefaultThreshold)
+	assert.GreaterOrEqual(t, stepScore, detector.AnomalyThreshold)
 }
 
 func TestScoresAreCausal(t *testing.T) {

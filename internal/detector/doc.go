@@ -16,10 +16,11 @@
 // (shifts and drifts that single samples hide) and its change since the previous sample
 // (sudden steps in series that wander smoothly). Each test's statistic is then judged
 // against its own history on this series (stats.Tail): a surprise counts by how far it
-// goes beyond what this series has done within its memory, so a nightly batch or a daily
-// peak stops alarming once seen, and a noisy series is not judged by a quiet one's rules.
+// goes beyond what this series has done within its memory, so a surprise that recurs often
+// within the memory stops alarming, and a noisy series is not judged by a quiet one's rules
+// (a daily event at 5-minute sampling is too rare for that: see README.md).
 // The smallest p-value of the three, times three (Bonferroni), makes the score
-// -log10(p)/4, capped at 1: DefaultThreshold (0.5) is p = 0.01. Repeated high scores in a
+// -log10(p)/4, capped at 1: AnomalyThreshold (0.4) is p ≈ 0.025. Repeated high scores in a
 // refractory period are halved, so that one incident alarms at its onset; RawScore keeps
 // the undamped value for "is it still anomalous".
 //

@@ -349,7 +349,8 @@ func (s *Series) judge(i int, end time.Time, v float64) {
 		}
 	}
 	ind.judged = true
-	if !beyondTolerance(v, res.Baseline, sp.tolerance, sp.dir) {
+	// Harmful only where the detector itself calls the sample anomalous, and beyond tolerance.
+	if !res.Anomalous() || !beyondTolerance(v, res.Baseline, sp.tolerance, sp.dir) {
 		return
 	}
 	if !ind.harmful || res.PValue < ind.worst.PValue {
