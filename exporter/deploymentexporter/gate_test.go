@@ -259,8 +259,11 @@ func TestGateHoldRecommendation(t *testing.T) {
 	f.health(testHealth{score: 62, verdict: deployevent.VerdictDegraded, recommendation: deployevent.RecommendHold})
 	status, body := f.flagger("/v1/gate", prodMeta)
 	assert.Equal(t, http.StatusPreconditionFailed, status)
-	assert.Equal(t, "inconclusive", body["verdict"])
-	assert.Equal(t, []string{"health verdict is degraded (score 62)", "recommendation is hold"}, reasons(body))
+	assert.Equal(t, "fail", body["verdict"], "a judged harm fails the rollout, as it raises the deployment's alert")
+	assert.Equal(t, []string{"health verdict is degraded (score 62)"}, reasons(body))
+	status, body = f.flagger("/v1/gate/rollback", prodMeta)
+	assert.Equal(t, http.StatusPreconditionFailed, status, "degraded with a hold recommendation does not roll back by itself")
+	assert.Equal(t, "no_rollback", body["decision"])
 }
 
 // The canary cohort is judged when it reports; the baseline cohort is not.

@@ -158,8 +158,10 @@ func verdictOf(v *serviceView, alerts []*alertEntry, now time.Time, g *GateConfi
 	if fresh && h.Recommendation == deployevent.RecommendRollback {
 		fails = append(fails, fmt.Sprintf("health recommendation is rollback (%s)", scoreText(h)))
 	}
-	if fresh && h.Verdict == deployevent.VerdictUnhealthy {
-		fails = append(fails, fmt.Sprintf("health verdict is unhealthy (%s)", scoreText(h)))
+	// A judged harm fails the rollout whatever its degree, as it raises the
+	// deployment's one alert: degraded holds a Flagger/Argo check, unhealthy too.
+	if fresh && (h.Verdict == deployevent.VerdictUnhealthy || h.Verdict == deployevent.VerdictDegraded) {
+		fails = append(fails, fmt.Sprintf("health verdict is %s (%s)", h.Verdict, scoreText(h)))
 	}
 	for _, e := range alerts {
 		a := &e.Signal
