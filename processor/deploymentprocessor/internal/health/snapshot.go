@@ -123,18 +123,20 @@ const (
 	CompareCanaryBefore Comparison = "canary_before"
 )
 
-// Alarm tells whether the snapshot calls for action on the deployment: an
-// unhealthy verdict, or a hold or rollback recommendation, for the key or a cohort.
+// Alarm tells whether the snapshot calls for action on the deployment — a
+// degraded or unhealthy verdict for the key or a cohort (the canary; the
+// baseline cohort is the old version) — exactly when the processor raises
+// the deployment's DeploymentRegression alert and the gate fails it.
 func (s *Snapshot) Alarm() bool {
 	alarm := func(h *Health) bool {
-		return h.Verdict == deployevent.VerdictUnhealthy ||
+		return h.Verdict == deployevent.VerdictUnhealthy || h.Verdict == deployevent.VerdictDegraded ||
 			h.Recommendation == deployevent.RecommendHold || h.Recommendation == deployevent.RecommendRollback
 	}
 	if alarm(&s.Health) {
 		return true
 	}
 	for i := range s.Cohorts {
-		if alarm(&s.Cohorts[i].Health) {
+		if s.Cohorts[i].Cohort == deployevent.CohortCanary && alarm(&s.Cohorts[i].Health) {
 			return true
 		}
 	}
