@@ -114,11 +114,11 @@ nab:
 	cd $(NAB_DIR) && $(GO) run main.go -v $(NAB_OUT)
 
 ## detect-bench: the detection benchmark - the scenario library (internal/scenario) through the
-## processor in simulated time; its five figures (detected, false_alarms, delay_median_s, delay_p95_s,
-## low_traffic_false_alarms) come last. DETECT_FLAGS=-detect.verbose prints one line per scenario.
+## processor in simulated time; its six figures (detected, false_alarms, delay_median_s, delay_p95_s,
+## low_traffic_false_alarms, alerts_per_faulty_deployment) come last. DETECT_FLAGS=-detect.verbose prints one line per scenario.
 DETECT_SEED ?= 1
 DETECT_FLAGS ?=
-DETECT_LINES := ^(detected|false_alarms|delay_median_s|delay_p95_s|low_traffic_false_alarms):
+DETECT_LINES := ^(detected|false_alarms|delay_median_s|delay_p95_s|low_traffic_false_alarms|alerts_per_faulty_deployment):
 detect-bench:
 	@out=$$($(GO) test -count=1 -timeout 30m -run '^$$' -bench '^BenchmarkDetect$$' -benchtime 1x \
 	  ./processor/deploymentprocessor/ -args -detect.seed $(DETECT_SEED) $(DETECT_FLAGS)) || { echo "$$out"; exit 1; }; \
