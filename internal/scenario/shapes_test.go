@@ -83,7 +83,9 @@ func TestSurge(t *testing.T) {
 	assert.InEpsilon(t, 100, rate(time.Minute, 7*time.Minute), 0.05, "twice the traffic at its height, across the rollout")
 	assert.InEpsilon(t, 50, rate(10*time.Minute, 15*time.Minute), 0.05, "after it")
 	// More requests per instance is more CPU, whichever version serves them.
-	height := meanCPU(cpu, func(c *cpuReading) bool { return c.at.After(deploy.Add(3*time.Minute)) && c.at.Before(deploy.Add(7*time.Minute)) })
+	height := meanCPU(cpu, func(c *cpuReading) bool {
+		return c.at.After(deploy.Add(3*time.Minute)) && c.at.Before(deploy.Add(7*time.Minute))
+	})
 	before := meanCPU(cpu, func(c *cpuReading) bool { return c.at.Before(deploy.Add(-time.Minute)) })
 	assert.InDelta(t, before+(0.35-idleCPU), height, 0.02)
 }
