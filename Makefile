@@ -17,7 +17,7 @@ FUZZ_PKGS := ./receiver/deploymentreceiver
 # Every component directory with an mdatagen metadata.yaml.
 COMPONENT_DIRS := $(sort $(dir $(shell find receiver processor exporter -name metadata.yaml -not -path '*/internal/*' 2>/dev/null)))
 
-.PHONY: all build run test unit e2e k8s image fuzz generate generate-check lint bench nab demo tools clean
+.PHONY: all build run test unit e2e k8s image fuzz generate generate-check lint bench nab demo tools clean detect-bench detect-e2e
 
 all: build
 
@@ -57,7 +57,7 @@ test: build unit k8s fuzz
 E2E_ENV := DEPLOYLENS_BINARY=$(DIST) TELEMETRYGEN=$(TELEMETRYGEN) OCB=$(OCB)
 
 unit: $(TELEMETRYGEN)
-	$(E2E_ENV) $(GO) test -count=1 ./...
+	$(E2E_ENV) $(GO) test -count=1 -timeout 30m ./...
 
 e2e: build $(TELEMETRYGEN)
 	$(E2E_ENV) $(GO) test -count=1 -run 'E2E' -v ./internal/e2e/...
@@ -125,16 +125,28 @@ nab-loco:
 	$(GO) run ./cmd/nabrun -loco -data $(NAB_DIR)/data -scorer $(NAB_DIR)/main.go -out $(NAB_LOCO_OUT)
 
 ## detect-bench: the detection benchmark - the scenario library (internal/scenario) through the
-## processor in simulated time; its five figures (detected, false_alarms, delay_median_s, delay_p95_s,
-## low_traffic_false_alarms) come last. DETECT_FLAGS=-detect.verbose prints one line per scenario.
+## processor in simulated time; its six figures (detected, false_alarms, delay_median_s, delay_p95_s,
+## low_traffic_false_alarms, alerts_per_faulty_deployment) come last. DETECT_FLAGS=-detect.verbose prints one line per scenario.
 DETECT_SEED ?= 1
 DETECT_FLAGS ?=
-DETECT_LINES := ^(detected|false_alarms|delay_median_s|delay_p95_s|low_traffic_false_alarms):
+DETECT_NAMES := detected|false_alarms|delay_median_s|delay_p95_s|low_traffic_false_alarms|alerts_per_faulty_deployment
+DETECT_LINES := ^($(DETECT_NAMES)):
 detect-bench:
 	@out=$$($(GO) test -count=1 -timeout 30m -run '^$$' -bench '^BenchmarkDetect$$' -benchtime 1x \
 	  ./processor/deploymentprocessor/ -args -detect.seed $(DETECT_SEED) $(DETECT_FLAGS)) || { echo "$$out"; exit 1; }; \
 	echo "$$out" | grep -v -E '$(DETECT_LINES)'; \
 	echo "$$out" | grep -E '$(DETECT_LINES)'
+
+## detect-e2e: the library judged in real time through the built binary (cmd/detect-e2e): a subset of
+## 51 deployments, two waves of many services at once, warm-ups fast-forwarded, rollouts in real time,
+## alerts read from a real Alertmanager, scores from a real Prometheus, verdicts from the gate; about
+## 15 minutes. Prints detect-bench's figures, then min_clean_score. DETECT_E2E_FLAGS=-per-cell 2 is shorter.
+DETECT_E2E_FLAGS ?=
+DETECT_E2E_LINES := ^($(DETECT_NAMES)|min_clean_score):
+detect-e2e: build
+	@out=$$($(GO) run ./cmd/detect-e2e -binary $(DIST) -seed $(DETECT_SEED) $(DETECT_E2E_FLAGS)) || { echo "$$out"; exit 1; }; \
+	echo "$$out" | grep -v -E '$(DETECT_E2E_LINES)'; \
+	echo "$$out" | grep -E '$(DETECT_E2E_LINES)'
 
 ## bench: the package benchmarks, then the comparative ones (bench/, its own module) with their ratio lines
 BENCHTIME ?= 1s

@@ -7,7 +7,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -15,13 +14,14 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/plog"
+
+	"github.com/deploylens/deploylens/internal/e2e/realtime"
 )
 
 // repoRoot is the repository's top directory.
@@ -52,10 +52,9 @@ func binaryPath(t testing.TB) string {
 // freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
 func freePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := realtime.FreePort()
 	require.NoError(t, err)
-	defer func() { _ = l.Close() }()
-	return l.Addr().(*net.TCPAddr).Port
+	return port
 }
 
 // collector is one running otelcol-deploylens process.
@@ -64,7 +63,7 @@ type collector struct {
 	wrap       []string
 	cmd        *exec.Cmd
 	configPath string
-	output     *syncBuffer
+	output     *realtime.Buffer
 	done       chan struct{}
 	exitErr    error
 	// HealthPort is the health_check extension's port; TelemetryPort serves
@@ -113,7 +112,7 @@ const commonService = `
 // check answers. The process is stopped (and its exit checked) at cleanup.
 func startCollector(t testing.TB, cfg collectorConfig) *collector {
 	t.Helper()
-	c := &collector{t: t, wrap: cfg.Wrap, output: &syncBuffer{}, done: make(chan struct{}), HealthPort: freePort(t), TelemetryPort: freePort(t)}
+	c := &collector{t: t, wrap: cfg.Wrap, output: &realtime.Buffer{}, done: make(chan struct{}), HealthPort: freePort(t), TelemetryPort: freePort(t)}
 	yaml := cfg.YAML
 	require.Contains(t, yaml, "\nservice:\n", "a test config has a service section")
 	yaml = strings.Replace(yaml, "\nservice:\n", "\nservice:"+commonService, 1)
@@ -233,22 +232,12 @@ func (c *collector) SelfMetrics() string {
 // its output is logged when the test failed.
 func startServer(t *testing.T, name string, argv ...string) {
 	t.Helper()
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	out := &syncBuffer{}
-	cmd.Stdout, cmd.Stderr = out, out
-	require.NoError(t, cmd.Start())
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
+	p, err := realtime.Start(name, nil, argv...)
+	require.NoError(t, err)
 	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-		}
+		_ = p.Stop(10 * time.Second)
 		if t.Failed() {
-			t.Logf("%s output:\n%s", name, out.String())
+			t.Logf("%s output:\n%s", name, p.Output())
 		}
 	})
 }
@@ -264,24 +253,6 @@ func waitReady(t *testing.T, name, url string) {
 		_ = resp.Body.Close()
 		return resp.StatusCode == http.StatusOK
 	})
-}
-
-// syncBuffer collects process output written from another goroutine.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.String()
 }
 
 // eventually polls cond until it holds or the timeout passes.

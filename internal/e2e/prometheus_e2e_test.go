@@ -2,11 +2,8 @@ package e2e
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -17,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/deploylens/deploylens/internal/deployevent"
+	"github.com/deploylens/deploylens/internal/e2e/realtime"
 	"github.com/deploylens/deploylens/internal/scenario"
 	"github.com/deploylens/deploylens/internal/scenario/otlpsend"
 )
@@ -50,40 +48,12 @@ scrape_configs:
 	return base
 }
 
-// promSample is one series of an instant query's answer.
-type promSample struct {
-	Metric map[string]string
-	Value  float64
-}
-
 // promQuery runs an instant PromQL query through Prometheus' HTTP API.
-func promQuery(t *testing.T, base, query string) []promSample {
+func promQuery(t *testing.T, base, query string) []realtime.Sample {
 	t.Helper()
-	resp, err := http.Get(base + "/api/v1/query?query=" + url.QueryEscape(query))
+	samples, err := realtime.Query(context.Background(), base, query, time.Now())
 	require.NoError(t, err)
-	defer func() { _ = resp.Body.Close() }()
-	body, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	require.Equal(t, http.StatusOK, resp.StatusCode, "%s: %s", query, body)
-	var answer struct {
-		Status string `json:"status"`
-		Data   struct {
-			Result []struct {
-				Metric map[string]string `json:"metric"`
-				Value  [2]any            `json:"value"`
-			} `json:"result"`
-		} `json:"data"`
-	}
-	require.NoError(t, json.Unmarshal(body, &answer), "%s", body)
-	require.Equal(t, "success", answer.Status, "%s", body)
-	out := make([]promSample, 0, len(answer.Data.Result))
-	for _, r := range answer.Data.Result {
-		s, _ := r.Value[1].(string)
-		v, err := strconv.ParseFloat(s, 64)
-		require.NoError(t, err)
-		out = append(out, promSample{Metric: r.Metric, Value: v})
-	}
-	return out
+	return samples
 }
 
 // replayScenario sends a library scenario to a collector as fast as it can,

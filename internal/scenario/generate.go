@@ -128,11 +128,19 @@ type serviceModel struct {
 	routeCDF []float64
 	// logMedian and sigma parametrize the lognormal latency, in seconds.
 	logMedian, sigma float64
-	rateNoise        ar1
-	errorNoise       ar1
-	diurnalAtDeploy  float64
+	// modes is the latency mixture (empty: the one lognormal above).
+	modes           []latencyMode
+	deployStart     time.Time
+	rateNoise       ar1
+	errorNoise      ar1
+	diurnalAtDeploy float64
 	// Per-step values.
 	rate, errorRatio float64
+}
+
+// latencyMode is one mixture component in log space, with its cumulative share.
+type latencyMode struct {
+	cdf, logMedian, sigma float64
 }
 
 type instanceState struct {
@@ -189,6 +197,8 @@ func newGenerator(sc *Scenario) *generator {
 		}
 		m.logMedian = math.Log(t.LatencyP50.Seconds())
 		m.sigma = lognormalSigma(t.LatencyP50.Seconds(), t.LatencyP95.Seconds())
+		m.modes = mixture(t.LatencyMixture, m.logMedian, m.sigma)
+		m.deployStart = deployStart
 		m.rateNoise = newAR1(g.noise, t.RateNoise, g.stepSeconds, rateNoiseTau.Seconds())
 		m.errorNoise = newAR1(g.noise, t.ErrorNoise, g.stepSeconds, errorNoiseTau.Seconds())
 		m.diurnalAtDeploy = diurnal(t, deployStart)
@@ -217,6 +227,47 @@ func newGenerator(sc *Scenario) *generator {
 	}
 	g.shares = make([]float64, len(g.instances))
 	return g
+}
+
+// mixture turns latency modes into log-space components with cumulative shares.
+func mixture(modes []LatencyMode, logMedian, sigma float64) []latencyMode {
+	total := 0.0
+	for _, m := range modes {
+		total += m.Weight
+	}
+	out := make([]latencyMode, len(modes))
+	acc := 0.0
+	for i, m := range modes {
+		acc += m.Weight / total
+		spread := m.Spread
+		if spread == 0 {
+			spread = 1
+		}
+		out[i] = latencyMode{cdf: acc, logMedian: logMedian + math.Log(m.Factor), sigma: sigma * spread}
+	}
+	return out
+}
+
+// latency draws one request's latency in seconds, before route and regression factors.
+func (m *serviceModel) latency(r *rand.Rand) float64 {
+	if len(m.modes) == 0 {
+		return math.Exp(m.logMedian + m.sigma*r.NormFloat64())
+	}
+	u := r.Float64()
+	k := 0
+	for k < len(m.modes)-1 && u > m.modes[k].cdf {
+		k++
+	}
+	return math.Exp(m.modes[k].logMedian + m.modes[k].sigma*r.NormFloat64())
+}
+
+// surge is the product of the service's surges at t.
+func (m *serviceModel) surge(t time.Time) float64 {
+	f := 1.0
+	for i := range m.svc.Traffic.Surges {
+		f *= m.svc.Traffic.Surges[i].factor(t.Sub(m.deployStart))
+	}
+	return f
 }
 
 // diurnal is the daily traffic curve at t, peaking at DiurnalPeak.
@@ -277,7 +328,7 @@ func (g *generator) step(k int) Step {
 		m := &g.services[i]
 		t := &m.svc.Traffic
 		noise := m.rateNoise.next(g.noise) - t.RateNoise*t.RateNoise/2
-		m.rate = t.RPS * diurnal(t, windowStart) / m.diurnalAtDeploy * math.Exp(noise)
+		m.rate = t.RPS * diurnal(t, windowStart) / m.diurnalAtDeploy * math.Exp(noise) * m.surge(windowStart)
 		noise = m.errorNoise.next(g.noise) - t.ErrorNoise*t.ErrorNoise/2
 		m.errorRatio = t.ErrorRatio * math.Exp(noise)
 	}
@@ -330,7 +381,7 @@ func (g *generator) requests(st *Step, in *instanceState, fx effects, windowStar
 			route++
 		}
 		status := drawStatus(g.traffic, routes[route].Method, errorRatio, m.svc.Traffic.ClientErrorRatio)
-		latency := math.Exp(m.logMedian+m.sigma*g.traffic.NormFloat64()) * routes[route].LatencyFactor * fx.latencyFactor
+		latency := m.latency(g.traffic) * routes[route].LatencyFactor * fx.latencyFactor
 		if g.traffic.Float64() < tailProbability {
 			latency *= tailFactor
 		}

@@ -39,6 +39,45 @@ const (
 	librarySaturationRamp = 5 * time.Minute
 )
 
+// The widened shapes of the library (Scenario.Shape): rollouts as they also
+// happen, beyond the classic cells.
+const (
+	// ShapeMixtureLatency: latency is a long-tailed mixture, and the new
+	// version is MixtureLatencyMagnitude slower in every mode, errors unchanged.
+	ShapeMixtureLatency = "mixture-latency"
+	// ShapeErrorStep: the 5xx ratio is exactly 1 % and the new version's is
+	// ErrorStepMagnitude times that (1 % → 4 %), on mixture latency.
+	ShapeErrorStep = "error-step"
+	// ShapeSurge: a clean rollout while traffic doubles (SurgeFactor) for ten
+	// minutes, rising from up to two minutes before the start.
+	ShapeSurge = "clean-surge"
+	// ShapeQuietHour: a rollout between 01:00 and 05:00 UTC, at the trough of
+	// a deep diurnal curve with noisier traffic; clean, or an error step.
+	ShapeQuietHour = "clean-quiet"
+	// ShapeQuietErrorStep: an error step at a quiet hour.
+	ShapeQuietErrorStep = "error-step-quiet"
+
+	// MixtureLatencyMagnitude is the latency-only regression of ShapeMixtureLatency (+40 %).
+	MixtureLatencyMagnitude = 1.4
+	// ErrorStepMagnitude is the error regression of the error steps (1 % → 4 %).
+	ErrorStepMagnitude = 4
+	// SurgeFactor is the traffic of ShapeSurge at its height, relative to before.
+	SurgeFactor = 2
+	// ShapeSeeds is the number of scenarios per widened shape and traffic level
+	// (LowTrafficRegressionSeeds below LowTrafficRPS, QuietErrorSeeds for the quiet error steps).
+	ShapeSeeds = 4
+	// QuietErrorSeeds is the number of quiet-hour error steps per traffic level.
+	QuietErrorSeeds = 2
+)
+
+// libraryCell is one cell of the library: a regression (or none) on a shape.
+type libraryCell struct {
+	shape     string
+	kind      Kind
+	magnitude float64
+	strategy  deployevent.Strategy
+}
+
 // libraryEpoch is the first day of the library's simulated calendar; scenario
 // i runs on day i, so a library replayed in order has increasing timestamps.
 var libraryEpoch = time.Date(2026, time.March, 2, 0, 0, 0, 0, time.UTC)
@@ -52,17 +91,28 @@ var serviceNames = []string{
 // Library returns the standard scenarios of the detection benchmark, all
 // derived from seed: for every regression kind, RegressionSeeds scenarios at
 // each traffic level from 20 req/s up and LowTrafficRegressionSeeds below;
-// and CleanSeeds clean rolling and canary deployments at every traffic level.
+// CleanSeeds clean rolling and canary deployments at every traffic level; then
+// the widened shapes (ShapeMixtureLatency, ShapeErrorStep, ShapeSurge,
+// ShapeQuietHour, ShapeQuietErrorStep). The classic cells come first and
+// draw exactly what they drew before the shapes were added.
 func Library(seed int64) []Scenario {
 	var out []Scenario
 	lib := newRand(seed, streamSetup+100)
-	add := func(kind Kind, strategy deployevent.Strategy, rps float64, n int) {
+	add := func(c libraryCell, rps float64, n int) {
 		for k := range n {
-			name := fmt.Sprintf("%s/rps=%g/%02d", kind, rps, k)
-			if kind == KindNone {
-				name = fmt.Sprintf("clean-%s/rps=%g/%02d", strategy, rps, k)
+			name := fmt.Sprintf("%s/rps=%g/%02d", c.kind, rps, k)
+			switch {
+			case c.shape != "":
+				name = fmt.Sprintf("%s/rps=%g/%02d", c.shape, rps, k)
+			case c.kind == KindNone:
+				name = fmt.Sprintf("clean-%s/rps=%g/%02d", c.strategy, rps, k)
 			}
-			out = append(out, libraryScenario(lib, len(out), name, kind, strategy, rps, seed))
+			cell := c
+			if c.shape == ShapeSurge && k%2 == 1 {
+				// Half the surges meet a canary, half a rolling update.
+				cell.strategy = deployevent.StrategyCanary
+			}
+			out = append(out, libraryScenario(lib, len(out), name, cell, rps, seed))
 		}
 	}
 	for _, kind := range Kinds {
@@ -75,26 +125,55 @@ func Library(seed int64) []Scenario {
 			if rps < LowTrafficRPS {
 				n = LowTrafficRegressionSeeds
 			}
-			add(kind, strategy, rps, n)
+			add(libraryCell{kind: kind, magnitude: LibraryMagnitudes[kind], strategy: strategy}, rps, n)
 		}
 	}
 	for _, strategy := range []deployevent.Strategy{deployevent.StrategyRolling, deployevent.StrategyCanary} {
 		for _, rps := range LibraryTraffic {
-			add(KindNone, strategy, rps, CleanSeeds)
+			add(libraryCell{kind: KindNone, strategy: strategy}, rps, CleanSeeds)
 		}
+	}
+	rolling := deployevent.StrategyRolling
+	for _, rps := range []float64{5, 20, 50, 200} {
+		n := ShapeSeeds
+		if rps < LowTrafficRPS {
+			n = LowTrafficRegressionSeeds
+		}
+		add(libraryCell{shape: ShapeMixtureLatency, kind: KindLatency, magnitude: MixtureLatencyMagnitude, strategy: rolling}, rps, n)
+		add(libraryCell{shape: ShapeErrorStep, kind: KindErrorRatio, magnitude: ErrorStepMagnitude, strategy: rolling}, rps, n)
+	}
+	for _, rps := range []float64{20, 50, 200} {
+		add(libraryCell{shape: ShapeSurge, kind: KindNone, strategy: rolling}, rps, ShapeSeeds)
+	}
+	for _, rps := range []float64{5, 20, 50} {
+		n := ShapeSeeds
+		if rps < LowTrafficRPS {
+			n = LowTrafficRegressionSeeds
+		}
+		add(libraryCell{shape: ShapeQuietHour, kind: KindNone, strategy: rolling}, rps, n)
+	}
+	for _, rps := range []float64{20, 50} {
+		add(libraryCell{shape: ShapeQuietErrorStep, kind: KindErrorRatio, magnitude: ErrorStepMagnitude, strategy: rolling}, rps, QuietErrorSeeds)
 	}
 	return out
 }
 
 // libraryScenario draws one scenario's parameters from lib.
-func libraryScenario(lib *rand.Rand, index int, name string, kind Kind, strategy deployevent.Strategy, rps float64, seed int64) Scenario {
+func libraryScenario(lib *rand.Rand, index int, name string, cell libraryCell, rps float64, seed int64) Scenario {
+	kind, strategy := cell.kind, cell.strategy
+	quiet := cell.shape == ShapeQuietHour || cell.shape == ShapeQuietErrorStep
 	uniform := func(lo, hi float64) float64 { return lo + (hi-lo)*lib.Float64() }
 	steps := func(lo, hi int) time.Duration { return time.Duration(lo+lib.IntN(hi-lo+1)) * 5 * time.Second }
 
 	perm := lib.Perm(len(serviceNames))
 	deployed, bystander := serviceNames[perm[0]], serviceNames[perm[1]]
-	// Deployments happen in working hours, on the scenario's own day.
-	deployAt := libraryEpoch.Add(time.Duration(index)*24*time.Hour + 8*time.Hour + time.Duration(lib.IntN(10*60))*time.Minute)
+	// Deployments happen in working hours, on the scenario's own day; quiet
+	// ones between 01:00 and 05:00 (the same draw, so the classic cells stay).
+	minutes := lib.IntN(10 * 60)
+	deployAt := libraryEpoch.Add(time.Duration(index)*24*time.Hour + 8*time.Hour + time.Duration(minutes)*time.Minute)
+	if quiet {
+		deployAt = libraryEpoch.Add(time.Duration(index)*24*time.Hour + time.Hour + time.Duration(minutes*2/5)*time.Minute)
+	}
 
 	// Rotate the signals so detection is exercised from spans, from metrics and from both.
 	signals := []Signals{SignalTraces | SignalLogs, SignalMetrics | SignalLogs, SignalsAll}[index%3]
@@ -115,6 +194,7 @@ func libraryScenario(lib *rand.Rand, index int, name string, kind Kind, strategy
 
 	sc := Scenario{
 		Name:           name,
+		Shape:          cell.shape,
 		Seed:           seed*1_000_003 + int64(index),
 		Start:          deployAt.Add(-LibraryWarmUp),
 		Step:           5 * time.Second,
@@ -180,10 +260,13 @@ func libraryScenario(lib *rand.Rand, index int, name string, kind Kind, strategy
 		d.CanaryFraction = []float64{0.1, 0.2, 0.25}[lib.IntN(3)]
 		d.CanaryDuration = steps(60, 120) // promoted after 5–10 minutes
 	}
+	if cell.shape != "" {
+		shapeScenario(lib, &sc, cell)
+	}
 	if kind == KindNone {
 		return sc
 	}
-	sc.Regression = &Regression{Kind: kind, Magnitude: LibraryMagnitudes[kind]}
+	sc.Regression = &Regression{Kind: kind, Magnitude: cell.magnitude}
 	switch kind {
 	case KindSaturation:
 		sc.Regression.Ramp = librarySaturationRamp
@@ -193,4 +276,34 @@ func libraryScenario(lib *rand.Rand, index int, name string, kind Kind, strategy
 		d.CanaryDuration = LibraryObserve + time.Minute
 	}
 	return sc
+}
+
+// shapeScenario applies a widened shape to a drawn scenario. Every shape
+// serves a long-tailed latency mixture: most requests hit caches, some read
+// the database (×2.5–4), a few retry or time out (×8–15, wider).
+func shapeScenario(lib *rand.Rand, sc *Scenario, cell libraryCell) {
+	uniform := func(lo, hi float64) float64 { return lo + (hi-lo)*lib.Float64() }
+	t := &sc.Services[0].Traffic
+	t.LatencyMixture = []LatencyMode{
+		{Weight: 0.82, Factor: 1, Spread: 1},
+		{Weight: 0.15, Factor: uniform(2.5, 4), Spread: 1.1},
+		{Weight: 0.03, Factor: uniform(8, 15), Spread: 1.4},
+	}
+	switch cell.shape {
+	case ShapeErrorStep, ShapeQuietErrorStep:
+		t.ErrorRatio = 0.01
+	case ShapeSurge:
+		t.Surges = []Surge{{
+			From:     -time.Duration(lib.IntN(25)) * 5 * time.Second,
+			Ramp:     time.Minute,
+			Duration: 10 * time.Minute,
+			Factor:   SurgeFactor,
+		}}
+	}
+	if cell.shape == ShapeQuietHour || cell.shape == ShapeQuietErrorStep {
+		// Night traffic: the trough of a deep daily curve, and noisier.
+		t.DiurnalAmplitude = uniform(0.5, 0.7)
+		t.DiurnalPeak = time.Duration(uniform(13, 16) * float64(time.Hour))
+		t.RateNoise = uniform(0.08, 0.12)
+	}
 }

@@ -45,6 +45,8 @@ func TestLibraryComposition(t *testing.T) {
 		}
 		if label.Regressed {
 			assert.Equal(t, label.DeploymentStart, label.RegressionOnset, "library regressions start with the deployment")
+		}
+		if label.Regressed && sc.Shape == "" {
 			assert.Equal(t, LibraryMagnitudes[label.Kind], label.Magnitude)
 		}
 		if label.Kind == KindCanaryErrors {
@@ -55,14 +57,21 @@ func TestLibraryComposition(t *testing.T) {
 			assert.True(t, label.Signals.Has(SignalMetrics))
 		}
 	}
-	assert.Equal(t, len(Kinds)*3*RegressionSeeds, regressedHigh)
-	assert.Equal(t, len(Kinds)*2*LowTrafficRegressionSeeds, regressedLow)
-	assert.Equal(t, 2*len(LibraryTraffic)*CleanSeeds, clean)
-	assert.Equal(t, 2*2*CleanSeeds, cleanLow)
+	// The classic cells, then the widened shapes (two regression shapes at
+	// three traffic levels and one low, the quiet error steps; the surges and
+	// quiet clean rollouts).
+	shapeRegressions := 2*3*ShapeSeeds + 2*QuietErrorSeeds
+	assert.Equal(t, len(Kinds)*3*RegressionSeeds+shapeRegressions, regressedHigh)
+	assert.Equal(t, len(Kinds)*2*LowTrafficRegressionSeeds+2*LowTrafficRegressionSeeds, regressedLow)
+	assert.Equal(t, 2*len(LibraryTraffic)*CleanSeeds+3*ShapeSeeds+2*ShapeSeeds+LowTrafficRegressionSeeds, clean)
+	assert.Equal(t, 2*2*CleanSeeds+LowTrafficRegressionSeeds, cleanLow)
 	assert.GreaterOrEqual(t, regressedHigh, 40, "enough regressions for a detection rate")
 	assert.GreaterOrEqual(t, clean, 50, "enough clean deployments that 2% is one")
-	for _, kind := range Kinds {
+	for _, kind := range []Kind{KindThroughput, KindSaturation, KindCanaryErrors} {
 		assert.Equal(t, 3*RegressionSeeds+2*LowTrafficRegressionSeeds, byKind[kind], kind)
+	}
+	for _, kind := range []Kind{KindErrorRatio, KindLatency} {
+		assert.Greater(t, byKind[kind], 3*RegressionSeeds+2*LowTrafficRegressionSeeds, "%s: the shapes add some", kind)
 	}
 
 	again := Library(1)

@@ -217,6 +217,8 @@ func (p *plan) shares(t time.Time, out []float64) {
 // Label is the ground truth of a scenario, for scoring a detector.
 type Label struct {
 	Scenario string
+	// Shape is the scenario's Shape.
+	Shape string
 	// Regressed is true when the new version has a regression.
 	Regressed bool
 	Kind      Kind
@@ -257,6 +259,7 @@ func (s *Scenario) Label() Label {
 	svc := c.deployed()
 	l := Label{
 		Scenario:        c.Name,
+		Shape:           c.Shape,
 		Kind:            KindNone,
 		Strategy:        c.Deployment.Strategy,
 		Silent:          c.Deployment.Silent,

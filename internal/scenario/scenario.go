@@ -80,6 +80,9 @@ const LowTrafficRPS = 20
 type Scenario struct {
 	// Name is unique within a library, e.g. "error_ratio/rps=50/3".
 	Name string
+	// Shape names the library cell's shape beyond its regression (ShapeSurge,
+	// ShapeQuietHour …); empty for the classic cells. Reports group by it.
+	Shape string
 	// Seed makes the scenario deterministic.
 	Seed int64
 	// Start is when simulated time begins (the first step's window opens).
@@ -139,6 +142,51 @@ type Traffic struct {
 	CPUUtilization float64
 	// Routes are the endpoints and their share of requests (default: a small shop API).
 	Routes []Route
+	// LatencyMixture, when set, makes latency a mixture of lognormal modes
+	// (cache hits, database reads, retries and timeouts) instead of the one
+	// lognormal of LatencyP50/LatencyP95, which then shapes the mode with
+	// Factor 1 and Spread 1: a long tail that a single lognormal lacks.
+	LatencyMixture []LatencyMode
+	// Surges are bursts of extra traffic (a campaign, a retry storm upstream).
+	Surges []Surge
+}
+
+// LatencyMode is one component of a latency mixture.
+type LatencyMode struct {
+	// Weight is the relative share of requests served in this mode.
+	Weight float64
+	// Factor is the mode's median relative to LatencyP50.
+	Factor float64
+	// Spread is the mode's log-space spread relative to LatencyP50/LatencyP95's (0: 1).
+	Spread float64
+}
+
+// Surge multiplies a service's request rate for a while, whichever version
+// serves it: more requests, and as much more load on every instance.
+type Surge struct {
+	// From is when the surge begins to rise, relative to the deployment start
+	// (negative: before it).
+	From time.Duration
+	// Ramp is how long the rate takes to rise to Factor, and to fall back.
+	Ramp time.Duration
+	// Duration is how long the surge lasts, from From to the end of its fall.
+	Duration time.Duration
+	// Factor multiplies the rate at the surge's height (2: twice the traffic).
+	Factor float64
+}
+
+// factor is the surge's rate multiplier at offset since the deployment start.
+func (s *Surge) factor(offset time.Duration) float64 {
+	in := offset - s.From
+	if in < 0 || in >= s.Duration {
+		return 1
+	}
+	height := 1.0
+	if s.Ramp > 0 {
+		rise := min(in, s.Duration-in)
+		height = min(1, float64(rise)/float64(s.Ramp))
+	}
+	return 1 + (s.Factor-1)*height
 }
 
 // Route is one endpoint of a service.
@@ -330,6 +378,16 @@ func (s *Scenario) Validate() error {
 		for _, r := range t.Routes {
 			if r.Weight <= 0 || r.LatencyFactor <= 0 {
 				return fmt.Errorf("scenario: service %q route %q: Weight and LatencyFactor must be positive", svc.Name, r.Route)
+			}
+		}
+		for _, m := range t.LatencyMixture {
+			if m.Weight <= 0 || m.Factor <= 0 || m.Spread < 0 {
+				return fmt.Errorf("scenario: service %q: a latency mode needs a positive Weight and Factor and a Spread ≥ 0", svc.Name)
+			}
+		}
+		for _, su := range t.Surges {
+			if su.Factor <= 0 || su.Duration <= 0 || su.Ramp < 0 || 2*su.Ramp > su.Duration {
+				return fmt.Errorf("scenario: service %q: a surge needs a positive Factor and Duration and a Ramp within half the Duration", svc.Name)
 			}
 		}
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"math"
 	"regexp"
 	"runtime"
 	"slices"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/deploylens/deploylens/internal/deployevent"
 	"github.com/deploylens/deploylens/internal/scenario"
+	"github.com/deploylens/deploylens/internal/scenario/score"
 	"github.com/deploylens/deploylens/processor/deploymentprocessor/internal/health"
 	"github.com/deploylens/deploylens/processor/deploymentprocessor/internal/metadata"
 )
@@ -50,12 +50,17 @@ type scenarioOutcome struct {
 	// deployment came to an alarm.
 	lowestScore float64
 	lowestWhy   string
-	err         error
+	// alerts is the largest number of deployment.alert signals about the
+	// deployment firing at once (distinct fingerprints, facts excluded).
+	alerts int
+	err    error
 }
 
 // runScenario feeds one scenario through a fresh processor (the logs, traces
 // and metrics pipelines of one component ID) in simulated time: the clock is
-// each step's time, and the health sweep runs after each step.
+// each step's time, the health sweep runs after each step, and the signals
+// (derived metrics, alert signals) are emitted every signals::interval, as
+// the processor's loop does.
 func runScenario(sc scenario.Scenario) (out scenarioOutcome) {
 	out.label = sc.Label()
 	f := newFactory()
@@ -63,7 +68,10 @@ func runScenario(sc scenario.Scenario) (out scenarioOutcome) {
 	cfg := createDefaultConfig().(*Config)
 	set := processortest.NewNopSettings(metadata.Type)
 	ctx := context.Background()
-	logs, err := pf.CreateLogs(ctx, set, cfg, consumertest.NewNop())
+	// The logs pipeline's output: the data passed on and the alert signals,
+	// read (and dropped) after every emission.
+	alertSink := new(consumertest.LogsSink)
+	logs, err := pf.CreateLogs(ctx, set, cfg, alertSink)
 	if err != nil {
 		out.err = err
 		return out
@@ -96,8 +104,12 @@ func runScenario(sc scenario.Scenario) (out scenarioOutcome) {
 			bystander = health.Key{Namespace: svc.Namespace, Service: svc.Name, Environment: svc.Environment}
 		}
 	}
-	var lastEval time.Time
+	var lastEval, lastEmit time.Time
 	out.lowestScore = 100
+	// Alert signals about the deployment, whatever their name: the measure
+	// must not depend on how many alerts one regression raises.
+	tally := score.NewTally()
+	defer func() { out.alerts = tally.Max(l.DeploymentID) }()
 	out.err = sc.Run(func(st scenario.Step) error {
 		clock.Set(st.Time)
 		if err := logs.ConsumeLogs(ctx, st.Logs); err != nil {
@@ -110,6 +122,17 @@ func runScenario(sc scenario.Scenario) (out scenarioOutcome) {
 			return err
 		}
 		p.health.Sweep(st.Time)
+		if st.Time.Sub(lastEmit) >= cfg.Signals.Interval {
+			lastEmit = st.Time
+			p.emitSignals(ctx, st.Time)
+			for _, a := range alertRecords(alertSink) {
+				if a.service == l.Service && a.deploymentID == l.DeploymentID {
+					fingerprint, _ := a.attrs[deployevent.AttrAlertFingerprint].(string)
+					tally.Set(a.deploymentID, fingerprint, a.name, a.state == deployevent.AlertFiring, st.Time)
+				}
+			}
+			alertSink.Reset()
+		}
 		started := !st.Time.Before(l.DeploymentStart)
 		if snap := p.health.Snapshot(deployed); snap != nil {
 			if started && snap.EvaluatedAt != lastEval {
@@ -197,25 +220,23 @@ func describeAlarm(s *health.Snapshot) string {
 	return b.String()
 }
 
-// detectReport is the benchmark's figures.
+// detectReport is the benchmark's figures: the scored bar figures and what
+// helps to read them.
 type detectReport struct {
-	regressions, detected         int
-	clean, falseAlarms            int
-	lowClean, lowFalseAlarms      int
-	lowRegressions, lowDetected   int
+	score.Summary
 	steadyAlarms, bystanderAlarms int
 	inconclusiveLow, evalsLow     int
-	delays                        []float64
 	cleanLowest                   []float64
 	byKind                        map[string][2]int // detected, total
 }
 
 func summarize(outcomes []scenarioOutcome) detectReport {
+	scored := make([]score.Outcome, len(outcomes))
 	r := detectReport{byKind: map[string][2]int{}}
 	for i := range outcomes {
 		o := &outcomes[i]
 		l := &o.label
-		alarmed := !o.alarm.IsZero()
+		scored[i] = score.Outcome{Label: *l, Alarm: o.alarm, Alerts: o.alerts}
 		if o.steadyAlarm {
 			r.steadyAlarms++
 		}
@@ -224,57 +245,27 @@ func summarize(outcomes []scenarioOutcome) detectReport {
 		}
 		switch {
 		case !l.Regressed:
-			r.clean++
 			r.cleanLowest = append(r.cleanLowest, o.lowestScore)
-			if alarmed {
-				r.falseAlarms++
+		case !l.LowTraffic():
+			group := string(l.Kind)
+			if l.Shape != "" {
+				group = l.Shape
 			}
-			if l.LowTraffic() {
-				r.lowClean++
-				if alarmed {
-					r.lowFalseAlarms++
-				}
-			}
-		case l.LowTraffic():
-			r.lowRegressions++
-			if alarmed {
-				r.lowDetected++
-			}
-		default:
-			r.regressions++
-			k := r.byKind[string(l.Kind)]
+			k := r.byKind[group]
 			k[1]++
-			if alarmed {
-				r.detected++
+			if !o.alarm.IsZero() {
 				k[0]++
-				r.delays = append(r.delays, o.alarm.Sub(l.RegressionOnset).Seconds())
 			}
-			r.byKind[string(l.Kind)] = k
+			r.byKind[group] = k
 		}
 		if l.LowTraffic() {
 			r.inconclusiveLow += o.inconclusive
 			r.evalsLow += o.evaluations
 		}
 	}
-	sort.Float64s(r.delays)
+	r.Summary = score.Summarize(scored)
 	sort.Float64s(r.cleanLowest)
 	return r
-}
-
-// quantile is the nearest-rank quantile of sorted values (NaN when empty).
-func quantile(sorted []float64, q float64) float64 {
-	if len(sorted) == 0 {
-		return math.NaN()
-	}
-	rank := int(math.Ceil(q*float64(len(sorted)))) - 1
-	return sorted[max(0, min(rank, len(sorted)-1))]
-}
-
-func percent(n, of int) float64 {
-	if of == 0 {
-		return 0
-	}
-	return 100 * float64(n) / float64(of)
 }
 
 // BenchmarkDetect runs the scenario library (internal/scenario) through the
@@ -325,8 +316,8 @@ func runLibrary(tb testing.TB, lib []scenario.Scenario) []scenarioOutcome {
 			if !o.alarm.IsZero() {
 				status = fmt.Sprintf("ALARM +%.0fs %s", o.alarm.Sub(l.DeploymentStart).Seconds(), o.why)
 			}
-			fmt.Printf("%-28s %-22s %s inconclusive=%d/%d steady_alarm=%v bystander_alarm=%v\n",
-				l.Scenario, l.Signals, status, o.inconclusive, o.evaluations, o.steadyAlarm, o.bystanderAlarm)
+			fmt.Printf("%-28s %-22s %s inconclusive=%d/%d steady_alarm=%v bystander_alarm=%v alerts_at_once=%d\n",
+				l.Scenario, l.Signals, status, o.inconclusive, o.evaluations, o.steadyAlarm, o.bystanderAlarm, o.alerts)
 			if !l.Regressed {
 				fmt.Printf("    lowest %.0f at %s\n", o.lowestScore, o.lowestWhy)
 			}
@@ -335,7 +326,7 @@ func runLibrary(tb testing.TB, lib []scenario.Scenario) []scenarioOutcome {
 	return outcomes
 }
 
-// formatReport writes the report; the five lines the bars are about come last.
+// formatReport writes the report; the lines the bars are about come last.
 func formatReport(r detectReport) string {
 	var b strings.Builder
 	w := &b
@@ -347,21 +338,18 @@ func formatReport(r detectReport) string {
 	for _, k := range kinds {
 		fmt.Fprintf(w, "detected[%s]: %d/%d\n", k, r.byKind[k][0], r.byKind[k][1])
 	}
-	fmt.Fprintf(w, "low_traffic_detected: %d/%d (regressions below %d req/s; not a bar)\n", r.lowDetected, r.lowRegressions, scenario.LowTrafficRPS)
-	fmt.Fprintf(w, "low_traffic_inconclusive_evaluations: %.1f%%\n", percent(r.inconclusiveLow, r.evalsLow))
+	fmt.Fprintf(w, "low_traffic_detected: %d/%d (regressions below %d req/s; not a bar)\n", r.LowDetected, r.LowRegressions, scenario.LowTrafficRPS)
+	fmt.Fprintf(w, "low_traffic_inconclusive_evaluations: %.1f%%\n", score.Percent(r.inconclusiveLow, r.evalsLow))
 	fmt.Fprintf(w, "steady_alarms (before a deployment): %d; bystander_alarms: %d\n", r.steadyAlarms, r.bystanderAlarms)
 	if len(r.cleanLowest) > 0 {
 		fmt.Fprintf(w, "clean deployments' lowest health score: min %.0f, 5th percentile %.0f, median %.0f\n",
-			r.cleanLowest[0], quantile(r.cleanLowest, 0.05), quantile(r.cleanLowest, 0.5))
+			r.cleanLowest[0], score.Quantile(r.cleanLowest, 0.05), score.Quantile(r.cleanLowest, 0.5))
 	}
-	if len(r.delays) > 0 {
-		fmt.Fprintf(w, "delays_s: %v\n", r.delays)
+	if len(r.Delays) > 0 {
+		fmt.Fprintf(w, "delays_s: %v\n", r.Delays)
 	}
-	fmt.Fprintf(w, "scenarios: %d regressions at >= %d req/s, %d clean (%d low traffic)\n", r.regressions, scenario.LowTrafficRPS, r.clean, r.lowClean)
-	fmt.Fprintf(w, "detected: %.1f%%\n", percent(r.detected, r.regressions))
-	fmt.Fprintf(w, "false_alarms: %.1f%%\n", percent(r.falseAlarms, r.clean))
-	fmt.Fprintf(w, "delay_median_s: %.0f\n", quantile(r.delays, 0.5))
-	fmt.Fprintf(w, "delay_p95_s: %.0f\n", quantile(r.delays, 0.95))
-	fmt.Fprintf(w, "low_traffic_false_alarms: %.1f%%\n", percent(r.lowFalseAlarms, r.lowClean))
+	fmt.Fprintf(w, "scenarios: %d regressions at >= %d req/s, %d clean (%d low traffic); %d faulty deployments alerted\n",
+		r.Regressions, scenario.LowTrafficRPS, r.Clean, r.LowClean, r.Faulty)
+	b.WriteString(r.Lines())
 	return b.String()
 }

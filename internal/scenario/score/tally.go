@@ -1,0 +1,75 @@
+package score
+
+import "time"
+
+// Alert names that state facts of another kind than a regression (the
+// processor's DeploymentFailed and DeploymentStuck): a faulty deployment may
+// raise them beside its one regression alert, so they are not counted.
+var factAlerts = map[string]bool{"DeploymentFailed": true, "DeploymentStuck": true}
+
+// IsFact reports whether an alert name states a fact rather than a regression.
+func IsFact(name string) bool { return factAlerts[name] }
+
+// Tally follows the alerts about each deployment and remembers the most
+// that fired at once and when the first one was seen. It is fed either with
+// state changes (Set: firing and resolved signals as the processor writes
+// them) or with whole snapshots (Seen: the active alerts of one poll).
+type Tally struct {
+	firing map[string]map[string]bool
+	most   map[string]int
+	first  map[string]time.Time
+}
+
+// NewTally returns an empty tally.
+func NewTally() *Tally {
+	return &Tally{firing: map[string]map[string]bool{}, most: map[string]int{}, first: map[string]time.Time{}}
+}
+
+// Set records that the alert fingerprint about deployment is firing or not at
+// at; fact alerts are ignored.
+func (t *Tally) Set(deployment, fingerprint, name string, firing bool, at time.Time) {
+	if IsFact(name) {
+		return
+	}
+	set := t.firing[deployment]
+	if set == nil {
+		set = map[string]bool{}
+		t.firing[deployment] = set
+	}
+	if firing {
+		set[fingerprint] = true
+	} else {
+		delete(set, fingerprint)
+	}
+	t.count(deployment, len(set), at)
+}
+
+// Seen records the fingerprints of alerts about deployment active at at,
+// by fingerprint and name; fact alerts are ignored.
+func (t *Tally) Seen(deployment string, names map[string]string, at time.Time) {
+	n := 0
+	for _, name := range names {
+		if !IsFact(name) {
+			n++
+		}
+	}
+	t.count(deployment, n, at)
+}
+
+func (t *Tally) count(deployment string, n int, at time.Time) {
+	if n == 0 {
+		return
+	}
+	if n > t.most[deployment] {
+		t.most[deployment] = n
+	}
+	if first, ok := t.first[deployment]; !ok || at.Before(first) {
+		t.first[deployment] = at
+	}
+}
+
+// Max is the most alerts about deployment firing at once (0: none ever).
+func (t *Tally) Max(deployment string) int { return t.most[deployment] }
+
+// First is when an alert about deployment was first seen firing (zero: never).
+func (t *Tally) First(deployment string) time.Time { return t.first[deployment] }
