@@ -228,11 +228,16 @@ func (v view) values(i int) (*stats.Sketch, *stats.Sketch) {
 }
 
 // appendBins appends the sorted bins of the sketches picked from the view.
-func appendBins(dst []stats.Bin, sketches ...*stats.Sketch) []stats.Bin {
+func appendBins(dst []stats.Bin, sketches ...*stats.Sketch) ([]stats.Bin, float64) {
 	start := len(dst)
+	floor := math.Inf(-1)
 	for _, s := range sketches {
 		if s != nil {
+			at := len(dst)
 			dst = s.AppendBins(dst)
+			if len(dst) > at {
+				floor = math.Max(floor, dst[at].Value) // a sketch's bins come lowest first
+			}
 		}
 	}
 	slices.SortStableFunc(dst[start:], func(x, y stats.Bin) int {
@@ -244,10 +249,36 @@ func appendBins(dst []stats.Bin, sketches ...*stats.Sketch) []stats.Bin {
 		}
 		return 0
 	})
-	return dst
+	return dst, floor
 }
 
 // quantileOfBins is the value at quantile q of sorted bins.
+// foldBelow merges the bins below floor into one bin at floor. A sketch
+// keeps a bounded range of bins and folds its lowest ones into one when a
+// window's values span more (a long tail, many samples): merged with an
+// unfolded sketch, or compared with one, the fold reads as the low end
+// moving up, and Mann-Whitney calls a clean window slower. Folding every
+// sketch of a comparison at the highest of their lowest values compares what
+// all of them still resolve; harm (a slower or higher distribution) is
+// never in the folded low end.
+func foldBelow(bins []stats.Bin, floor float64) []stats.Bin {
+	n := 0
+	folded := 0.0
+	for n < len(bins) && bins[n].Value < floor {
+		folded += bins[n].Count
+		n++
+	}
+	if n == 0 {
+		return bins
+	}
+	if n < len(bins) && bins[n].Value == floor {
+		bins[n].Count += folded
+		return bins[n:]
+	}
+	bins[n-1] = stats.Bin{Value: floor, Count: folded}
+	return bins[n-1:]
+}
+
 func quantileOfBins(bins []stats.Bin, q float64) float64 {
 	total := 0.0
 	for _, b := range bins {
@@ -517,16 +548,19 @@ func (s *Series) distributions(refA, refB, candA, candB *stats.Sketch, alt stats
 	refBins, candBins := e.getBins(), e.getBins()
 	defer e.putBins(refBins)
 	defer e.putBins(candBins)
-	*refBins = appendBins(*refBins, refA, refB)
-	*candBins = appendBins(*candBins, candA, candB)
+	var refFloor, candFloor float64
+	*refBins, refFloor = appendBins(*refBins, refA, refB)
+	*candBins, candFloor = appendBins(*candBins, candA, candB)
 	if len(*refBins) == 0 || len(*candBins) == 0 {
 		return testResult{}, false
 	}
+	floor := math.Max(refFloor, candFloor)
+	ref, cand := foldBelow(*refBins, floor), foldBelow(*candBins, floor) // views into the pooled slices
 	q := 0.95
 	if !math.IsNaN(expected) {
 		q = 0.5
 	}
-	t := distributionTest(*refBins, *candBins, alt, minSamples, q)
+	t := distributionTest(ref, cand, alt, minSamples, q)
 	if !math.IsNaN(expected) {
 		t.expected = expected
 	}

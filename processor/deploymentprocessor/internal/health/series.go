@@ -286,7 +286,7 @@ func (s *Series) values(w *indicators.Window, all []*indicators.Accumulator, inf
 		case kindLatency:
 			if enough {
 				bins := e.getBins()
-				*bins = appendBins(*bins, all[0].Latency, all[1].Latency, all[2].Latency)
+				*bins, _ = appendBins(*bins, all[0].Latency, all[1].Latency, all[2].Latency)
 				v = quantileOfBins(*bins, 0.95)
 				e.putBins(bins)
 			}
