@@ -436,7 +436,15 @@ func (s *Series) compare(i int, ref, cand view, c Comparison) (testResult, bool)
 		if ref.exposure() <= 0 || cand.exposure() <= 0 {
 			return testResult{}, false
 		}
-		return rateTest(ref.requests(), ref.exposure(), cand.requests(), cand.exposure(), alt, tolRateDrift, minRequests), true
+		t := rateTest(ref.requests(), ref.exposure(), cand.requests(), cand.exposure(), alt, tolRateDrift, minRequests)
+		// Traffic is overdispersed (it wanders with the hour and with its
+		// callers far more than Poisson noise): across time, a significant
+		// drop is harm only where the present rate is also outside the band
+		// the baseline learned of the rate's own wandering.
+		if t.harmful && !s.presentlyOutside(i, t.expected, tolRateDrift, 1) {
+			t.harmful = false
+		}
+		return t, true
 	case kindErrorRatio:
 		if ref.requests() == 0 || cand.requests() == 0 {
 			return testResult{}, false
@@ -445,8 +453,10 @@ func (s *Series) compare(i int, ref, cand view, c Comparison) (testResult, bool)
 	case kindLatency:
 		return s.distributions(ref.a.latency, ref.b.latency, cand.a.latency, cand.b.latency, alt, minRequests, math.NaN())
 	case kindLogErrorRate:
-		if !whole {
-			// Cohorts serve different shares of traffic: error records per request.
+		if !whole || (ref.requests() > 0 && cand.requests() > 0) {
+			// Error records per request where requests are known: cohorts
+			// serve different shares of traffic, and a traffic surge brings
+			// more error records with no change in how often a request fails.
 			if ref.requests() == 0 || cand.requests() == 0 {
 				return testResult{}, false
 			}
@@ -471,6 +481,12 @@ func (s *Series) compare(i int, ref, cand view, c Comparison) (testResult, bool)
 				return t, true
 			}
 		}
+		// Without a learned load fit, a gauge cannot be told apart from the
+		// load across time: when the load moved past its drift (a surge, a
+		// quiet hour), the before/after comparison is inconclusive.
+		if whole && loadMoved(ref, cand) {
+			return testResult{}, false
+		}
 		ci := sp.custom
 		refSum, refTotal, _ := ref.custom(ci)
 		refA, refB := ref.values(ci)
@@ -483,7 +499,7 @@ func (s *Series) compare(i int, ref, cand view, c Comparison) (testResult, bool)
 			// minutes at a time. Harm is judged on the present: the recent
 			// level (the last minute) must be past the tolerance and outside
 			// the range the baseline learned, whose width includes that drift.
-			if c == CompareBeforeAfter && whole && !s.presentlyOutside(i, t.expected, tolGaugeDrift) {
+			if c == CompareBeforeAfter && whole && !s.presentlyOutside(i, t.expected, tolGaugeDrift, gaugeBandFactor) {
 				t.harmful = false
 			}
 		}
@@ -509,10 +525,22 @@ func (s *Series) compare(i int, ref, cand view, c Comparison) (testResult, bool)
 	return testResult{}, false
 }
 
+// loadMoved tells whether the request rate per instance differs between
+// two windows by more than rates drift before/after (tolRateDrift); false
+// when either has no requests or instances to tell.
+func loadMoved(ref, cand view) bool {
+	if ref.requests() == 0 || cand.requests() == 0 || ref.instances() <= 0 || cand.instances() <= 0 {
+		return false
+	}
+	before := float64(ref.requests()) / ref.instances()
+	after := float64(cand.requests()) / cand.instances()
+	return math.Abs(after-before) > tolRateDrift*before
+}
+
 // presentlyOutside tells whether the indicator's recent level (about the
 // last minute) is past the tolerance from expected and outside its
-// baseline's expected range, in the harmful direction.
-func (s *Series) presentlyOutside(i int, expected, tolerance float64) bool {
+// baseline's expected range widened bandFactor times, in the harmful direction.
+func (s *Series) presentlyOutside(i int, expected, tolerance, bandFactor float64) bool {
 	sp, ind := &s.engine.specs[i], &s.inds[i]
 	if !ind.recentValid || !beyondTolerance(ind.recent, expected, tolerance, sp.dir) {
 		return false
@@ -520,9 +548,8 @@ func (s *Series) presentlyOutside(i int, expected, tolerance float64) bool {
 	if !ind.lastValid || !ind.last.Ready {
 		return true
 	}
-	// Twice as far from the baseline as the edge of its expected range.
-	upper := ind.last.Baseline + gaugeBandFactor*(ind.last.Upper-ind.last.Baseline)
-	lower := ind.last.Baseline - gaugeBandFactor*(ind.last.Baseline-ind.last.Lower)
+	upper := ind.last.Baseline + bandFactor*(ind.last.Upper-ind.last.Baseline)
+	lower := ind.last.Baseline - bandFactor*(ind.last.Baseline-ind.last.Lower)
 	switch sp.dir {
 	case detector.HigherIsWorse:
 		return ind.recent > upper

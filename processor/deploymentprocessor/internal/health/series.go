@@ -59,6 +59,11 @@ type Series struct {
 	// phase is the phase at the last closed interval.
 	phase deployevent.Phase
 
+	// loadShifted: this interval's request rate is past its drift from the
+	// baseline (a surge, a quiet hour); set by request_rate's judgement, the
+	// first of every interval.
+	loadShifted bool
+
 	keyVerdict    Hysteresis
 	cohortVerdict [2]Hysteresis
 	lastEval      int64
@@ -323,6 +328,9 @@ func (s *Series) judge(i int, end time.Time, v float64) {
 	e := s.engine
 	ind := &s.inds[i]
 	if math.IsNaN(v) {
+		if e.specs[i].kind == kindRequestRate {
+			s.loadShifted = false
+		}
 		return
 	}
 	res := ind.det.Update(end, v)
@@ -349,9 +357,15 @@ func (s *Series) judge(i int, end time.Time, v float64) {
 		}
 	}
 	ind.judged = true
+	if sp.kind == kindRequestRate {
+		s.loadShifted = beyondTolerance(v, res.Baseline, tolRateDrift, detector.Both)
+	}
 	// Harmful only where the detector itself calls the sample anomalous, and beyond tolerance.
 	if !res.Anomalous() || !beyondTolerance(v, res.Baseline, sp.tolerance, sp.dir) {
 		return
+	}
+	if s.loadShifted && (sp.kind == kindGauge || sp.kind == kindLogErrorRate) {
+		return // the load moved past its drift this interval: it explains load-driven indicators
 	}
 	if !ind.harmful || res.PValue < ind.worst.PValue {
 		ind.harmful, ind.worst = true, res
