@@ -158,10 +158,14 @@ func verdictOf(v *serviceView, alerts []*alertEntry, now time.Time, g *GateConfi
 	if fresh && h.Recommendation == deployevent.RecommendRollback {
 		fails = append(fails, fmt.Sprintf("health recommendation is rollback (%s)", scoreText(h)))
 	}
-	// A judged harm fails the rollout whatever its degree, as it raises the
-	// deployment's one alert: degraded holds a Flagger/Argo check, unhealthy too.
-	if fresh && (h.Verdict == deployevent.VerdictUnhealthy || h.Verdict == deployevent.VerdictDegraded) {
-		fails = append(fails, fmt.Sprintf("health verdict is %s (%s)", h.Verdict, scoreText(h)))
+	// The judgement that raises the deployment's one alert fails its rollout:
+	// unhealthy, or degraded while it rolls out (recommendation hold).
+	switch {
+	case !fresh:
+	case h.Verdict == deployevent.VerdictUnhealthy:
+		fails = append(fails, fmt.Sprintf("health verdict is unhealthy (%s)", scoreText(h)))
+	case h.Recommendation == deployevent.RecommendHold:
+		fails = append(fails, fmt.Sprintf("health verdict is %s (%s), recommendation hold", h.Verdict, scoreText(h)))
 	}
 	for _, e := range alerts {
 		a := &e.Signal

@@ -24,20 +24,21 @@ func TestCleanRolloutsUnderLoadChangesDoNotAlarm(t *testing.T) {
 		}
 	}
 	require.Len(t, picked, 12)
-	alarms := 0
+	misjudged := 0
 	for _, o := range runLibrary(t, picked) {
-		if o.alarm.IsZero() {
-			assert.GreaterOrEqual(t, o.lowestScore, 70.0, "%s: %s", o.label.Scenario, o.lowestWhy)
+		if o.alarm.IsZero() && o.lowestScore >= 70 {
 			continue
 		}
-		alarms++
+		misjudged++
+		why := o.why + " " + o.lowestWhy
 		// What load explains (error logs per second, request rate, latency
 		// read off folded sketches) is never the evidence.
 		for _, explained := range []string{"log_error_rate", "request_rate", "latency_p95"} {
-			assert.NotContains(t, o.why, explained+":", "%s alarmed: %s", o.label.Scenario, o.why)
+			assert.NotContains(t, why, explained+":", "%s: %s", o.label.Scenario, why)
 		}
 	}
 	// Known: one surge's CPU stays ~16 % above its load-adjusted level after
-	// the surge (clean-surge/rps=20/00); a second alarm is a regression.
-	assert.LessOrEqual(t, alarms, 1, "clean rollouts under load changes alarmed")
+	// the surge (clean-surge/rps=20/00: degraded in post, score 63, no alarm);
+	// a second misjudged rollout is a regression.
+	assert.LessOrEqual(t, misjudged, 1, "clean rollouts under load changes alarmed or scored below 70")
 }

@@ -200,8 +200,9 @@ type Deployment struct {
 }
 
 // Conditions lists every built-in alert of a service as active or not, so
-// the alert engine fires and resolves them. A service (or its canary) judged
-// degraded or unhealthy is one Regression alert whatever the number of
+// the alert engine fires and resolves them. A service (or its canary) whose
+// judgement calls for action (health.Alarming: unhealthy, or a hold or
+// rollback advised) is one Regression alert whatever the number of
 // indicators that moved: its severity is critical when a verdict is
 // unhealthy or a rollback is advised, warning otherwise, and its evidence
 // lists every indicator with evidence of harm. Failed and stuck deployments
@@ -218,9 +219,7 @@ func Conditions(snap *health.Snapshot, phase deployevent.Phase, dep Deployment, 
 			}
 		}
 	}
-	harmful := func(x *health.Health) bool {
-		return x != nil && (x.Verdict == deployevent.VerdictDegraded || x.Verdict == deployevent.VerdictUnhealthy)
-	}
+	harmful := func(x *health.Health) bool { return x != nil && health.Alarming(x) }
 	rec := h.Recommendation
 	critical := h.Verdict == deployevent.VerdictUnhealthy
 	if canary != nil {

@@ -123,20 +123,23 @@ const (
 	CompareCanaryBefore Comparison = "canary_before"
 )
 
-// Alarm tells whether the snapshot calls for action on the deployment — a
-// degraded or unhealthy verdict for the key or a cohort (the canary; the
-// baseline cohort is the old version) — exactly when the processor raises
-// the deployment's DeploymentRegression alert and the gate fails it.
+// Alarming tells whether a health judgement calls for action on the
+// deployment: an unhealthy verdict, or a hold or rollback recommendation (a
+// degraded rollout; a degraded post window only asks to investigate).
+func Alarming(h *Health) bool {
+	return h.Verdict == deployevent.VerdictUnhealthy ||
+		h.Recommendation == deployevent.RecommendHold || h.Recommendation == deployevent.RecommendRollback
+}
+
+// Alarm tells whether the service or its canary cohort is Alarming — exactly
+// when the processor raises the deployment's DeploymentRegression alert and
+// the gate fails it (the baseline cohort is the old version: not its fault).
 func (s *Snapshot) Alarm() bool {
-	alarm := func(h *Health) bool {
-		return h.Verdict == deployevent.VerdictUnhealthy || h.Verdict == deployevent.VerdictDegraded ||
-			h.Recommendation == deployevent.RecommendHold || h.Recommendation == deployevent.RecommendRollback
-	}
-	if alarm(&s.Health) {
+	if Alarming(&s.Health) {
 		return true
 	}
 	for i := range s.Cohorts {
-		if s.Cohorts[i].Cohort == deployevent.CohortCanary && alarm(&s.Cohorts[i].Health) {
+		if s.Cohorts[i].Cohort == deployevent.CohortCanary && Alarming(&s.Cohorts[i].Health) {
 			return true
 		}
 	}
