@@ -309,8 +309,11 @@ func (d *Detector) Update(ts time.Time, value float64) Result {
 }
 
 // snapshotVersion is the first byte of a snapshot; bump it when the layout changes.
-// Version 2 added the seasonal memory.
+// Version 2 added the seasonal memory; Restore still reads version 1, with an empty one.
 const snapshotVersion = 2
+
+// snapshotSizeV1 is the size of a version 1 snapshot: version 2 without the seasonal memory.
+const snapshotSizeV1 = SnapshotSize - seasonBinarySize
 
 // SnapshotSize is the size in bytes of every snapshot.
 const SnapshotSize = 1 + 6*8 + stats.BaselineBinarySize + // version, config, baseline
@@ -346,7 +349,10 @@ func (d *Detector) AppendSnapshot(buf []byte) []byte {
 
 // Restore replaces the detector's state, settings included, with a snapshot; d is unchanged on error.
 func (d *Detector) Restore(data []byte) error {
-	if len(data) != SnapshotSize || data[0] != snapshotVersion {
+	// A version 1 snapshot (saved before an upgrade) keeps its learned baseline and tails;
+	// the seasonal memory starts empty, as on a new series, and fills within days.
+	v1 := len(data) == snapshotSizeV1 && len(data) > 0 && data[0] == 1
+	if !v1 && (len(data) != SnapshotSize || data[0] != snapshotVersion) {
 		return fmt.Errorf("%w: want %d bytes of version %d", errSnapshot, SnapshotSize, snapshotVersion)
 	}
 	le := binary.LittleEndian
@@ -384,7 +390,9 @@ func (d *Detector) Restore(data []byte) error {
 		}
 	}
 	next() // reserved
-	data = out.season.decodeBinary(data)
+	if !v1 {
+		data = out.season.decodeBinary(data)
+	}
 	out.frozen = data[0] != 0
 	*d = out
 	return nil

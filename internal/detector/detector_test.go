@@ -219,7 +219,8 @@ func TestSnapshotRestoreRoundTrip(t *testing.T) {
 		{"short", snap[:100]},
 		{"long", append(append([]byte{}, snap...), 0)},
 		{"version", append([]byte{99}, snap[1:]...)},
-		{"version 1, before the seasonal memory", append([]byte{1}, snap[1:]...)},
+		{"version 1 of version 2's size", append([]byte{1}, snap[1:]...)},
+		{"version 2 of version 1's size", append([]byte{snapshotVersion}, v1Of(snap)[1:]...)},
 		{"config", func() []byte {
 			c := append([]byte{}, snap...)
 			c[1+8] = 0 // window 0

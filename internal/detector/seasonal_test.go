@@ -164,3 +164,26 @@ func TestSeasonMemory(t *testing.T) {
 	m.learn(hour, day-seasonRing, 0.9) // out of order by whole days: the same slot, an older day
 	assert.InDelta(t, 0.5, m.dayMax(hour, day), 1.0/seasonScale, "an older day does not erase a newer one")
 }
+
+// v1Of rewrites a snapshot in version 1's layout: the same state without the seasonal memory.
+func v1Of(snap []byte) []byte {
+	end := len(snap) - 1 - seasonBinarySize
+	v1 := append([]byte{1}, snap[1:end]...)
+	return append(v1, snap[len(snap)-1])
+}
+
+// TestSnapshotVersion1Restores: a snapshot saved before the seasonal memory existed keeps its
+// learned state after an upgrade, with an empty seasonal memory.
+func TestSnapshotVersion1Restores(t *testing.T) {
+	rng := rand.New(rand.NewPCG(17, 18))
+	d := New(DefaultConfig())
+	feed(d, dailyRhythm, rng, 0, 4*1440)
+	snap := d.Snapshot()
+	require.NotEqual(t, seasonMemory{}, d.season, "four days fill the seasonal memory")
+
+	var restored Detector
+	require.NoError(t, restored.Restore(v1Of(snap)))
+	want := *d
+	want.season = seasonMemory{}
+	assert.Equal(t, want, restored)
+}
