@@ -154,6 +154,10 @@ const AnomalyThreshold = 0.4
 // a damped repeat of an ongoing anomaly is still anomalous.
 func (r Result) Anomalous() bool { return r.Ready && r.RawScore >= AnomalyThreshold }
 
+// dampedShare is the share of its raw score that a damped sample keeps: at most 0.25, below
+// AnomalyThreshold, so that a damped sample never alarms by itself.
+const dampedShare = 0.25
+
 // testCount is the number of tests whose smallest p-value is reported (Bonferroni factor).
 const testCount = 3
 
@@ -175,7 +179,8 @@ type Detector struct {
 
 	level, shift, step stats.Tail
 
-	damping float64 // decaying memory of recent raw scores
+	damping float64      // decaying memory of recent raw scores
+	season  seasonMemory // what each hour of the day brought on the previous days
 	frozen  bool
 }
 
@@ -289,19 +294,31 @@ func (d *Detector) Update(ts time.Time, value float64) Result {
 	}
 	raw := math.Min(1, -math.Log10(math.Max(p, 1e-300))/ScoreDecades)
 	res.RawScore, res.Score = raw, raw
-	if raw <= d.damping {
-		res.Score = raw / 2
+	day, hour := dayHour(ts.Unix())
+	if raw <= d.damping || raw <= d.season.precedent(hour, day) {
+		// A repeat within the refractory period, or the routine of this time of day. A
+		// quarter keeps every damped score below AnomalyThreshold, even a saturated one
+		// (half of 1 would still reach it, and a long incident would alarm on every sample).
+		res.Score = raw * dampedShare
 	}
 	d.damping = math.Max(d.damping*math.Exp2(-1/float64(d.cfg.Refractory)), raw)
+	if learn {
+		d.season.learn(hour, day, raw)
+	}
 	return res
 }
 
 // snapshotVersion is the first byte of a snapshot; bump it when the layout changes.
-const snapshotVersion = 1
+// Version 2 added the seasonal memory; Restore still reads version 1, with an empty one.
+const snapshotVersion = 2
+
+// snapshotSizeV1 is the size of a version 1 snapshot: version 2 without the seasonal memory.
+const snapshotSizeV1 = SnapshotSize - seasonBinarySize
 
 // SnapshotSize is the size in bytes of every snapshot.
 const SnapshotSize = 1 + 6*8 + stats.BaselineBinarySize + // version, config, baseline
-	8*7 + 8 + 3*stats.TailBinarySize + 8 + 1 // state, prevUnix, tails, damping, frozen
+	8*7 + 8 + 3*stats.TailBinarySize + 8 + // state, prevUnix, tails, reserved
+	seasonBinarySize + 1 // seasonal memory, frozen
 
 var errSnapshot = errors.New("detector: invalid snapshot")
 
@@ -326,12 +343,16 @@ func (d *Detector) AppendSnapshot(buf []byte) []byte {
 	buf = d.shift.AppendBinary(buf)
 	buf = d.step.AppendBinary(buf)
 	buf = le.AppendUint64(buf, 0) // reserved
+	buf = d.season.appendBinary(buf)
 	return append(buf, boolByte(d.frozen))
 }
 
 // Restore replaces the detector's state, settings included, with a snapshot; d is unchanged on error.
 func (d *Detector) Restore(data []byte) error {
-	if len(data) != SnapshotSize || data[0] != snapshotVersion {
+	// A version 1 snapshot (saved before an upgrade) keeps its learned baseline and tails;
+	// the seasonal memory starts empty, as on a new series, and fills within days.
+	v1 := len(data) == snapshotSizeV1 && len(data) > 0 && data[0] == 1
+	if !v1 && (len(data) != SnapshotSize || data[0] != snapshotVersion) {
 		return fmt.Errorf("%w: want %d bytes of version %d", errSnapshot, SnapshotSize, snapshotVersion)
 	}
 	le := binary.LittleEndian
@@ -369,6 +390,9 @@ func (d *Detector) Restore(data []byte) error {
 		}
 	}
 	next() // reserved
+	if !v1 {
+		data = out.season.decodeBinary(data)
+	}
 	out.frozen = data[0] != 0
 	*d = out
 	return nil
