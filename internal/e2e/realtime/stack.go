@@ -78,6 +78,8 @@ service:
   telemetry:
     logs:
       level: warn
+    metrics:
+      level: none # no self-metrics server on :8888: runs must not collide with another collector
   pipelines:
     traces:
       receivers: [otlp]
