@@ -125,12 +125,14 @@ func runScenario(sc scenario.Scenario) (out scenarioOutcome) {
 		if st.Time.Sub(lastEmit) >= cfg.Signals.Interval {
 			lastEmit = st.Time
 			p.emitSignals(ctx, st.Time)
+			var changes []score.Change
 			for _, a := range alertRecords(alertSink) {
 				if a.service == l.Service && a.deploymentID == l.DeploymentID {
 					fingerprint, _ := a.attrs[deployevent.AttrAlertFingerprint].(string)
-					tally.Set(a.deploymentID, fingerprint, a.name, a.state == deployevent.AlertFiring, st.Time)
+					changes = append(changes, score.Change{Fingerprint: fingerprint, Name: a.name, Firing: a.state == deployevent.AlertFiring})
 				}
 			}
+			tally.Apply(l.DeploymentID, changes, st.Time)
 			alertSink.Reset()
 		}
 		started := !st.Time.Before(l.DeploymentStart)

@@ -49,12 +49,16 @@ type Outcome struct {
 	Reasons []string
 	// MinScore is the lowest deployment_health_score (any cohort) Prometheus
 	// scraped for the service from the collector's start to the end of its
-	// observation; NaN when it saw none.
-	MinScore float64
+	// observation; NaN when it saw none. MinScoreSeries names its series
+	// (cohort, phase, verdict: what the processor labels it with).
+	MinScore       float64
+	MinScoreSeries string
 	// SteadyAlarm: an alert about the service before its deployment started.
 	SteadyAlarm bool
-	// AlertNames are the alert names seen about the deployment.
-	AlertNames []string
+	// AlertNames are the alert names seen about the deployment; FirstSummary
+	// is the summary annotation of the first one seen (its evidence).
+	AlertNames   []string
+	FirstSummary string
 	// Late is how long after its deployment start the scenario's warm-up was
 	// fully sent (0: in time); a late one's delays are inflated.
 	Late time.Duration
@@ -164,7 +168,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	res := &Result{Outcomes: w.outcomes, MinCleanScore: math.NaN()}
 	for i := range res.Outcomes {
 		o := &res.Outcomes[i]
-		o.MinScore = minScore(ctx, stack, o.Label, begin, cfg.Observe)
+		o.MinScore, o.MinScoreSeries = minScore(ctx, stack, o.Label, begin, cfg.Observe)
 		if !o.Label.Regressed && !math.IsNaN(o.MinScore) && (math.IsNaN(res.MinCleanScore) || o.MinScore < res.MinCleanScore) {
 			res.MinCleanScore = o.MinScore
 		}
@@ -332,6 +336,9 @@ func (w *watch) pollOnce(ctx context.Context) {
 			names[i] = map[string]string{}
 		}
 		names[i][a.Fingerprint] = a.Labels["alertname"]
+		if o.FirstSummary == "" && !score.IsFact(a.Labels["alertname"]) {
+			o.FirstSummary = a.Labels["alertname"] + ": " + a.Annotations["summary"]
+		}
 		if !slices.Contains(o.AlertNames, a.Labels["alertname"]) {
 			o.AlertNames = append(o.AlertNames, a.Labels["alertname"])
 			sort.Strings(o.AlertNames)
@@ -342,22 +349,36 @@ func (w *watch) pollOnce(ctx context.Context) {
 	}
 }
 
-// minScore is the lowest health score of the service, any cohort and any
-// verdict label, from the run's begin to the end of its observation (NaN:
-// none). The score series lose and gain labels as the processor changes, so
-// the query aggregates them away.
-func minScore(ctx context.Context, stack *Stack, label scenario.Label, begin time.Time, observe time.Duration) float64 {
+// minScore is the lowest health score of the service, any cohort, from the
+// run's begin to the end of its observation (NaN: none), leaving out points
+// labelled inconclusive (no judgement; newer processors write none then).
+// The score series lose and gain labels as the processor changes, so the
+// query aggregates them away; a missing verdict label matches != too.
+func minScore(ctx context.Context, stack *Stack, label scenario.Label, begin time.Time, observe time.Duration) (float64, string) {
 	end := label.End
 	if observed := label.DeploymentStart.Add(observe); observed.Before(end) {
 		end = observed
 	}
 	window := int(math.Ceil(end.Sub(begin).Seconds())) + 1
-	q := fmt.Sprintf(`min(min_over_time(deployment_health_score{service_name=%q}[%ds]))`, label.Service, window)
+	q := fmt.Sprintf(`min by (deployment_cohort, deployment_phase, deployment_health_verdict) (min_over_time(deployment_health_score{service_name=%q,deployment_health_verdict!="inconclusive"}[%ds]))`,
+		label.Service, window)
 	samples, err := stack.QueryAt(ctx, q, end)
 	if err != nil || len(samples) == 0 {
-		return math.NaN()
+		return math.NaN(), ""
 	}
-	return samples[0].Value
+	lowest := samples[0]
+	for _, s := range samples[1:] {
+		if s.Value < lowest.Value {
+			lowest = s
+		}
+	}
+	var series []string
+	for _, k := range []string{"deployment_cohort", "deployment_phase", "deployment_health_verdict"} {
+		if v := lowest.Labels[k]; v != "" {
+			series = append(series, k+"="+v)
+		}
+	}
+	return lowest.Value, strings.Join(series, ",")
 }
 
 // Verdicts counts the scenarios whose gate verdict was the expected one:
@@ -365,16 +386,22 @@ func minScore(ctx context.Context, stack *Stack, label scenario.Label, begin tim
 // where inconclusive is right too).
 func (r *Result) Verdicts() (right, of int) {
 	for i := range r.Outcomes {
-		o := &r.Outcomes[i]
 		of++
-		switch {
-		case o.Label.Regressed && o.Verdict == "fail",
-			!o.Label.Regressed && o.Verdict == "pass",
-			o.Label.LowTraffic() && o.Verdict == "inconclusive":
+		if verdictRight(&r.Outcomes[i]) {
 			right++
 		}
 	}
 	return right, of
+}
+
+func verdictRight(o *Outcome) bool {
+	switch {
+	case o.Label.Regressed && o.Verdict == "fail",
+		!o.Label.Regressed && o.Verdict == "pass",
+		o.Label.LowTraffic() && o.Verdict == "inconclusive":
+		return true
+	}
+	return false
 }
 
 // Report writes one line per scenario: what it was and what the stack said.
@@ -388,6 +415,15 @@ func (r *Result) Report(w io.Writer) {
 		}
 		fmt.Fprintf(w, "%-30s %-22s %-10s alerts_at_once=%d verdict=%s min_score=%.0f steady_alarm=%v late=%s %s\n",
 			l.Scenario, l.Signals, status, o.Alerts, o.Verdict, o.MinScore, o.SteadyAlarm, o.Late.Round(time.Second), strings.Join(o.AlertNames, ","))
+		if !o.Label.Regressed && o.MinScoreSeries != "" {
+			fmt.Fprintf(w, "    min_score series: %s\n", o.MinScoreSeries)
+		}
+		if o.FirstSummary != "" {
+			fmt.Fprintf(w, "    first: %s\n", o.FirstSummary)
+		}
+		if o.Verdict != "" && !verdictRight(o) {
+			fmt.Fprintf(w, "    verdict: %s\n", strings.Join(o.Reasons, "; "))
+		}
 		if o.Err != nil {
 			fmt.Fprintf(w, "    error: %v\n", o.Err)
 		}

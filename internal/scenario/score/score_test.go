@@ -71,18 +71,22 @@ func TestTally(t *testing.T) {
 		first time.Duration
 	}{
 		{"one alert changing severity in place", func(tl *Tally) {
-			tl.Set("d", "fp1", "DeploymentRegression", true, t0.Add(20*time.Second))
-			tl.Set("d", "fp1", "DeploymentRegression", true, t0.Add(80*time.Second))
+			tl.Apply("d", []Change{{"fp1", "DeploymentRegression", true}}, t0.Add(20*time.Second))
+			tl.Apply("d", []Change{{"fp1", "DeploymentRegression", true}}, t0.Add(80*time.Second))
+		}, 1, 20 * time.Second},
+		{"one alert replaced in one emission, new label set first", func(tl *Tally) {
+			tl.Apply("d", []Change{{"warning", "DeploymentRegression", true}}, t0.Add(20*time.Second))
+			tl.Apply("d", []Change{{"critical", "DeploymentRegression", true}, {"warning", "DeploymentRegression", false}}, t0.Add(40*time.Second))
 		}, 1, 20 * time.Second},
 		{"several at once, resolved in between", func(tl *Tally) {
-			tl.Set("d", "fp1", "DeploymentHealthDegraded", true, t0.Add(20*time.Second))
-			tl.Set("d", "fp2", "DeploymentIndicatorRegression", true, t0.Add(30*time.Second))
-			tl.Set("d", "fp1", "DeploymentHealthDegraded", false, t0.Add(40*time.Second))
-			tl.Set("d", "fp3", "DeploymentUnhealthy", true, t0.Add(50*time.Second))
+			tl.Apply("d", []Change{{"fp1", "DeploymentHealthDegraded", true}}, t0.Add(20*time.Second))
+			tl.Apply("d", []Change{{"fp2", "DeploymentIndicatorRegression", true}}, t0.Add(30*time.Second))
+			tl.Apply("d", []Change{{"fp1", "DeploymentHealthDegraded", false}}, t0.Add(40*time.Second))
+			tl.Apply("d", []Change{{"fp3", "DeploymentUnhealthy", true}}, t0.Add(50*time.Second))
 		}, 2, 20 * time.Second},
 		{"facts of another kind are not counted", func(tl *Tally) {
-			tl.Set("d", "fp1", "DeploymentStuck", true, t0.Add(10*time.Second))
-			tl.Set("d", "fp2", "DeploymentRegression", true, t0.Add(30*time.Second))
+			tl.Apply("d", []Change{{"fp1", "DeploymentStuck", true}}, t0.Add(10*time.Second))
+			tl.Apply("d", []Change{{"fp2", "DeploymentRegression", true}}, t0.Add(30*time.Second))
 			tl.Seen("d", map[string]string{"fp2": "DeploymentRegression", "fp3": "DeploymentFailed"}, t0.Add(40*time.Second))
 		}, 1, 30 * time.Second},
 		{"polled snapshots", func(tl *Tally) {

@@ -12,8 +12,9 @@ func IsFact(name string) bool { return factAlerts[name] }
 
 // Tally follows the alerts about each deployment and remembers the most
 // that fired at once and when the first one was seen. It is fed either with
-// state changes (Set: firing and resolved signals as the processor writes
-// them) or with whole snapshots (Seen: the active alerts of one poll).
+// state changes (firing and resolved signals as the processor writes
+// them, one emission at a time: Apply) or with whole snapshots (Seen: the
+// active alerts of one poll).
 type Tally struct {
 	firing map[string]map[string]bool
 	most   map[string]int
@@ -25,21 +26,30 @@ func NewTally() *Tally {
 	return &Tally{firing: map[string]map[string]bool{}, most: map[string]int{}, first: map[string]time.Time{}}
 }
 
-// Set records that the alert fingerprint about deployment is firing or not at
-// at; fact alerts are ignored.
-func (t *Tally) Set(deployment, fingerprint, name string, firing bool, at time.Time) {
-	if IsFact(name) {
-		return
-	}
+// Change is one alert signal: the alert fingerprint is firing or not.
+type Change struct {
+	Fingerprint, Name string
+	Firing            bool
+}
+
+// Apply records the alert signals about deployment written together at at
+// (one emission), then counts: an alert replaced in one emission (the old
+// label set resolved, the new one firing) is never two at once, whatever
+// the order of the records. Fact alerts are ignored.
+func (t *Tally) Apply(deployment string, changes []Change, at time.Time) {
 	set := t.firing[deployment]
 	if set == nil {
 		set = map[string]bool{}
 		t.firing[deployment] = set
 	}
-	if firing {
-		set[fingerprint] = true
-	} else {
-		delete(set, fingerprint)
+	for _, c := range changes {
+		switch {
+		case IsFact(c.Name):
+		case c.Firing:
+			set[c.Fingerprint] = true
+		default:
+			delete(set, c.Fingerprint)
+		}
 	}
 	t.count(deployment, len(set), at)
 }
