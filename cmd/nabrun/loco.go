@@ -2,7 +2,9 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -147,7 +149,7 @@ func buildScorer(mainGo, dir string) (scorer, error) {
 	if err != nil {
 		return scorer{}, err
 	}
-	cmd := exec.Command("go", "build", "-o", bin, filepath.Base(mainGo))
+	cmd := exec.CommandContext(context.Background(), "go", "build", "-o", bin, filepath.Base(mainGo))
 	cmd.Dir = filepath.Dir(mainGo)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return scorer{}, fmt.Errorf("building the scorer: %w: %s", err, out)
@@ -159,7 +161,7 @@ func buildScorer(mainGo, dir string) (scorer, error) {
 func (s scorer) standard(threshold float64, dirs []string) ([][]categoryScore, error) {
 	args := append([]string{"-root", s.root, "-profile", "standard", "-json", "-no-timestamp-check",
 		"-threshold", strconv.FormatFloat(threshold, 'f', -1, 64)}, dirs...)
-	cmd := exec.Command(s.bin, args...)
+	cmd := exec.CommandContext(context.Background(), s.bin, args...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -204,7 +206,7 @@ func runLOCO(dataDir, outDir, scorerMain string, w io.Writer) error {
 		}
 	}
 	if thresholdAt != len(knobs)-1 {
-		return fmt.Errorf("the threshold must be the last knob")
+		return errors.New("the threshold must be the last knob")
 	}
 	if err := os.MkdirAll(outDir, 0o755); err != nil {
 		return err
@@ -263,9 +265,9 @@ func writeLOCO(w io.Writer, knobs []knob, points []gridPoint, scores [][]categor
 		}
 		return strings.Join(parts, " | ")
 	}
-	fmt.Fprintf(w, "grid: %d points (%s)\n\n", len(points), strings.Join(names, " × "))
-	fmt.Fprintf(w, "| held out | %s | standard on the other three | held-out standard | held-out raw | held-out FP rows |\n", strings.Join(names, " | "))
-	fmt.Fprintf(w, "|---|%s---:|---:|---:|---:|\n", strings.Repeat("---:|", len(names)))
+	_, _ = fmt.Fprintf(w, "grid: %d points (%s)\n\n", len(points), strings.Join(names, " × "))
+	_, _ = fmt.Fprintf(w, "| held out | %s | standard on the other three | held-out standard | held-out raw | held-out FP rows |\n", strings.Join(names, " | "))
+	_, _ = fmt.Fprintf(w, "|---|%s---:|---:|---:|---:|\n", strings.Repeat("---:|", len(names)))
 	folds := leaveOneOut(scores)
 	for _, f := range folds {
 		fmt.Fprintf(w, "| %s | %s | %s | %s | %.3f | %d |\n", f.held, describe(points[f.chosen]), formatScore(f.training),

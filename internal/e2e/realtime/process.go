@@ -22,7 +22,7 @@ import (
 
 // FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
 func FreePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	l, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, err
 	}
@@ -94,7 +94,7 @@ func (p *Process) WaitReady(ctx context.Context, url string, timeout time.Durati
 	deadline := time.Now().Add(timeout)
 	for {
 		if p.Exited() {
-			return fmt.Errorf("%s exited at start (%v):\n%s", p.Name, p.exitErr, p.Output())
+			return fmt.Errorf("%s exited at start (%w):\n%s", p.Name, p.exitErr, p.Output())
 		}
 		if status, err := get(ctx, url); err == nil && status == http.StatusOK {
 			return nil

@@ -140,7 +140,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			w.add(first+i, sc.Label())
 		}
 		if cfg.Progress != nil {
-			fmt.Fprintf(cfg.Progress, "wave %d: %d deployments from %s, watched %s each\n", first/cfg.Wave+1, len(wave), t0.Format("15:04:05"), cfg.Observe)
+			_, _ = fmt.Fprintf(cfg.Progress, "wave %d: %d deployments from %s, watched %s each\n", first/cfg.Wave+1, len(wave), t0.Format("15:04:05"), cfg.Observe)
 		}
 		fastForward := make(chan struct{}, cfg.FastForward)
 		var wg sync.WaitGroup
@@ -413,10 +413,10 @@ func (r *Result) Report(w io.Writer) {
 		if !o.Alarm.IsZero() {
 			status = fmt.Sprintf("ALERT +%.0fs", o.Alarm.Sub(l.DeploymentStart).Seconds())
 		}
-		fmt.Fprintf(w, "%-30s %-22s %-10s alerts_at_once=%d verdict=%s min_score=%.0f steady_alarm=%v late=%s %s\n",
+		_, _ = fmt.Fprintf(w, "%-30s %-22s %-10s alerts_at_once=%d verdict=%s min_score=%.0f steady_alarm=%v late=%s %s\n",
 			l.Scenario, l.Signals, status, o.Alerts, o.Verdict, o.MinScore, o.SteadyAlarm, o.Late.Round(time.Second), strings.Join(o.AlertNames, ","))
 		if !o.Label.Regressed && o.MinScoreSeries != "" {
-			fmt.Fprintf(w, "    min_score series: %s\n", o.MinScoreSeries)
+			_, _ = fmt.Fprintf(w, "    min_score series: %s\n", o.MinScoreSeries)
 		}
 		if o.FirstSummary != "" {
 			fmt.Fprintf(w, "    first: %s\n", o.FirstSummary)
