@@ -270,15 +270,15 @@ func writeLOCO(w io.Writer, knobs []knob, points []gridPoint, scores [][]categor
 	_, _ = fmt.Fprintf(w, "|---|%s---:|---:|---:|---:|\n", strings.Repeat("---:|", len(names)))
 	folds := leaveOneOut(scores)
 	for _, f := range folds {
-		fmt.Fprintf(w, "| %s | %s | %s | %s | %.3f | %d |\n", f.held, describe(points[f.chosen]), formatScore(f.training),
+		_, _ = fmt.Fprintf(w, "| %s | %s | %s | %s | %.3f | %d |\n", f.held, describe(points[f.chosen]), formatScore(f.training),
 			formatScore(normalised(f.heldOut)), f.heldOut.Raw, f.heldOut.FPRows)
 	}
-	fmt.Fprintf(w, "\nout-of-fold standard (the four held-out categories pooled): %.2f\n", pooledHeldOut(folds))
+	_, _ = fmt.Fprintf(w, "\nout-of-fold standard (the four held-out categories pooled): %.2f\n", pooledHeldOut(folds))
 	best, bestScore := bestInSample(scores)
-	fmt.Fprintf(w, "in-sample best (all four): %s: standard %s\n", describe(points[best]), formatScore(bestScore))
+	_, _ = fmt.Fprintf(w, "in-sample best (all four): %s: standard %s\n", describe(points[best]), formatScore(bestScore))
 
 	// How much each constant matters: pinned at each value, the others still chosen per fold.
-	fmt.Fprintf(w, "\n| constant | value | out-of-fold standard, the others chosen per fold | in-sample best |\n|---|---:|---:|---:|\n")
+	_, _ = fmt.Fprintf(w, "\n| constant | value | out-of-fold standard, the others chosen per fold | in-sample best |\n|---|---:|---:|---:|\n")
 	for k, kn := range knobs {
 		for _, v := range kn.values {
 			var pinned [][]categoryScore
@@ -288,7 +288,7 @@ func writeLOCO(w io.Writer, knobs []knob, points []gridPoint, scores [][]categor
 				}
 			}
 			_, inSample := bestInSample(pinned)
-			fmt.Fprintf(w, "| %s | %g | %.2f | %s |\n", kn.name, v, pooledHeldOut(leaveOneOut(pinned)), formatScore(inSample))
+			_, _ = fmt.Fprintf(w, "| %s | %g | %.2f | %s |\n", kn.name, v, pooledHeldOut(leaveOneOut(pinned)), formatScore(inSample))
 		}
 	}
 }

@@ -419,13 +419,13 @@ func (r *Result) Report(w io.Writer) {
 			_, _ = fmt.Fprintf(w, "    min_score series: %s\n", o.MinScoreSeries)
 		}
 		if o.FirstSummary != "" {
-			fmt.Fprintf(w, "    first: %s\n", o.FirstSummary)
+			_, _ = fmt.Fprintf(w, "    first: %s\n", o.FirstSummary)
 		}
 		if o.Verdict != "" && !verdictRight(o) {
-			fmt.Fprintf(w, "    verdict: %s\n", strings.Join(o.Reasons, "; "))
+			_, _ = fmt.Fprintf(w, "    verdict: %s\n", strings.Join(o.Reasons, "; "))
 		}
 		if o.Err != nil {
-			fmt.Fprintf(w, "    error: %v\n", o.Err)
+			_, _ = fmt.Fprintf(w, "    error: %v\n", o.Err)
 		}
 	}
 }
