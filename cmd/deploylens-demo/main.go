@@ -13,7 +13,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -21,6 +20,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/deploylens/deploylens/internal/e2e/realtime"
 	"github.com/deploylens/deploylens/internal/scenario"
 	"github.com/deploylens/deploylens/internal/scenario/otlpsend"
 )
@@ -167,23 +167,10 @@ func waitHealthy(ctx context.Context) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if resp, err := httpGet("http://localhost:13133/"); err == nil && resp == 200 {
+		if resp, err := realtime.Get(context.Background(), "http://localhost:13133/"); err == nil && resp == 200 {
 			return nil
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
 	return errors.New("the collector did not become healthy within 60s")
-}
-
-func httpGet(url string) (int, error) {
-	req, err := http.NewRequestWithContext(context.Background(), http.MethodGet, url, http.NoBody)
-	if err != nil {
-		return 0, err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	_ = resp.Body.Close()
-	return resp.StatusCode, nil
 }

@@ -88,17 +88,6 @@ func (s *state) lookup(q query) (*serviceView, string) {
 	return nil, fmt.Sprintf("%s matches %d services (%s); add namespace and environment", q, len(keys), strings.Join(keys, ", "))
 }
 
-var recommendationRank = map[deployevent.Recommendation]int{
-	deployevent.RecommendNone: 0, deployevent.RecommendInvestigate: 1, deployevent.RecommendHold: 2, deployevent.RecommendRollback: 3,
-}
-
-func stronger(a, b deployevent.Recommendation) deployevent.Recommendation {
-	if recommendationRank[b] > recommendationRank[a] {
-		return b
-	}
-	return a
-}
-
 // verdict judges the deployment q names at now:
 //   - fail when the recommendation (fresh health data or a firing alert of the
 //     current deployment) is rollback, the health verdict is unhealthy, or a
@@ -151,7 +140,7 @@ func verdictOf(v *serviceView, alerts []*alertEntry, now time.Time, g *GateConfi
 		r.HealthVerdict = string(h.Verdict)
 	}
 	if fresh {
-		rec = stronger(rec, h.Recommendation)
+		rec = deployevent.Stronger(rec, h.Recommendation)
 	}
 
 	var fails, notes []string
@@ -172,7 +161,7 @@ func verdictOf(v *serviceView, alerts []*alertEntry, now time.Time, g *GateConfi
 		if d != nil && a.DeploymentID != "" && a.DeploymentID != d.ID {
 			continue // about an earlier deployment
 		}
-		rec = stronger(rec, a.Recommendation)
+		rec = deployevent.Stronger(rec, a.Recommendation)
 		line := fmt.Sprintf("%s alert %s firing since %s: %s", a.Severity, a.Name, a.StartsAt.UTC().Format(time.RFC3339), a.Summary)
 		switch {
 		case a.Severity == deployevent.SeverityCritical:

@@ -78,3 +78,16 @@ const (
 	VerdictUnhealthy    Verdict = "unhealthy"
 	VerdictInconclusive Verdict = "inconclusive"
 )
+
+// recommendationRank orders recommendations from the mildest to the most drastic.
+var recommendationRank = map[Recommendation]int{
+	RecommendNone: 0, RecommendInvestigate: 1, RecommendHold: 2, RecommendRollback: 3,
+}
+
+// Stronger is the more drastic of two recommendations (a when they rank alike).
+func Stronger(a, b Recommendation) Recommendation {
+	if recommendationRank[b] > recommendationRank[a] {
+		return b
+	}
+	return a
+}

@@ -96,7 +96,7 @@ func (p *Process) WaitReady(ctx context.Context, url string, timeout time.Durati
 		if p.Exited() {
 			return fmt.Errorf("%s exited at start (%w):\n%s", p.Name, p.exitErr, p.Output())
 		}
-		if status, err := get(ctx, url); err == nil && status == http.StatusOK {
+		if status, err := Get(ctx, url); err == nil && status == http.StatusOK {
 			return nil
 		}
 		if time.Now().After(deadline) {
@@ -110,7 +110,8 @@ func (p *Process) WaitReady(ctx context.Context, url string, timeout time.Durati
 	}
 }
 
-func get(ctx context.Context, url string) (int, error) {
+// Get fetches url and returns its HTTP status.
+func Get(ctx context.Context, url string) (int, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, http.NoBody)
 	if err != nil {
 		return 0, err

@@ -223,7 +223,7 @@ func Conditions(snap *health.Snapshot, phase deployevent.Phase, dep Deployment, 
 	rec := h.Recommendation
 	critical := h.Verdict == deployevent.VerdictUnhealthy
 	if canary != nil {
-		rec = strongerRecommendation(rec, canary.Recommendation)
+		rec = deployevent.Stronger(rec, canary.Recommendation)
 		critical = critical || canary.Verdict == deployevent.VerdictUnhealthy
 	}
 	critical = critical || rec == deployevent.RecommendRollback
@@ -309,21 +309,6 @@ func harmEvidence(service, canary *health.Health) []alerts.Evidence {
 	}
 	slices.SortStableFunc(out, func(a, b alerts.Evidence) int { return cmp.Compare(b.AnomalyScore, a.AnomalyScore) })
 	return out
-}
-
-var recommendationRank = map[deployevent.Recommendation]int{
-	deployevent.RecommendInvestigate: 1, deployevent.RecommendHold: 2, deployevent.RecommendRollback: 3,
-}
-
-// strongerRecommendation is the more drastic of two recommendations.
-func strongerRecommendation(a, b deployevent.Recommendation) deployevent.Recommendation {
-	if recommendationRank[b] > recommendationRank[a] {
-		return b
-	}
-	if a == "" {
-		return deployevent.RecommendNone
-	}
-	return a
 }
 
 // Evidence converts a health indicator's judgement for an alert.
