@@ -29,6 +29,12 @@ var (
 	detectFilter  = flag.String("detect.filter", "", "run only the scenarios whose name matches this regular expression")
 	detectVerbose = flag.Bool("detect.verbose", false, "print one line per scenario")
 	detectTrace   = flag.Duration("detect.trace", 0, "print every evaluation of the deployed service for this long after the deployment starts")
+	// The library's scenarios start on a whole minute, so their steps line
+	// up with the evaluation intervals; a real SDK's exports do not.
+	// detect-e2e sends the warm-ups as fast as the collector takes them in
+	// the minute before the deployments: a backfill, old data on a live clock.
+	detectBackfill = flag.Bool("detect.backfill", false, "send each warm-up as a backfill: old data, the clock at the deployment start")
+	detectOffset   = flag.Duration("detect.offset", 0, "shift every scenario by this much (e.g. 2.5s: steps straddle the evaluation intervals' boundaries)")
 )
 
 // scenarioOutcome is what the processor said of one scenario's deployed service.
@@ -63,6 +69,7 @@ type scenarioOutcome struct {
 // the processor's loop does.
 func runScenario(sc scenario.Scenario) (out scenarioOutcome) {
 	out.label = sc.Label()
+	out.label.Shift(*detectOffset)
 	f := newFactory()
 	pf := f.processorFactory()
 	cfg := createDefaultConfig().(*Config)
@@ -93,7 +100,7 @@ func runScenario(sc scenario.Scenario) (out scenarioOutcome) {
 		}
 	}()
 	p := f.instances[set.ID]
-	clock := newTestClock(sc.Start)
+	clock := newTestClock(sc.Start.Add(*detectOffset))
 	p.now = clock.Now
 
 	l := &out.label
@@ -111,7 +118,11 @@ func runScenario(sc scenario.Scenario) (out scenarioOutcome) {
 	tally := score.NewTally()
 	defer func() { out.alerts = tally.Max(l.DeploymentID) }()
 	out.err = sc.Run(func(st scenario.Step) error {
+		st.Shift(*detectOffset)
 		clock.Set(st.Time)
+		if *detectBackfill && st.Time.Before(l.DeploymentStart) {
+			clock.Set(l.DeploymentStart.Add(-30 * time.Second))
+		}
 		if err := logs.ConsumeLogs(ctx, st.Logs); err != nil {
 			return err
 		}
@@ -121,7 +132,7 @@ func runScenario(sc scenario.Scenario) (out scenarioOutcome) {
 		if err := metrics.ConsumeMetrics(ctx, st.Metrics); err != nil {
 			return err
 		}
-		p.health.Sweep(st.Time)
+		p.health.Sweep(clock.Now())
 		if st.Time.Sub(lastEmit) >= cfg.Signals.Interval {
 			lastEmit = st.Time
 			p.emitSignals(ctx, st.Time)

@@ -431,7 +431,17 @@ func (s *Series) compare(i int, ref, cand view, c Comparison) (testResult, bool)
 			if !s.loadComparable() || ref.instances() <= 0 || cand.instances() <= 0 {
 				return testResult{}, false
 			}
-			return rateTest(ref.requests(), ref.instances(), cand.requests(), cand.instances(), alt, tolRate, minRequests), true
+			t := rateTest(ref.requests(), ref.instances(), cand.requests(), cand.instances(), alt, tolRate, minRequests)
+			// Across time (a cohort against the window before the
+			// deployment), a cohort's rate per instance follows the load: a
+			// quiet hour lowers the old and the new version's alike. There it
+			// is harm only where the whole service's present rate is also
+			// outside the band the baseline learned; the concurrent cohorts'
+			// comparison judges a version that serves less than its peers.
+			if t.harmful && c != CompareCohorts && !s.presentlyOutside(i, s.inds[i].last.Baseline, tolRateDrift, 1) {
+				t.harmful = false
+			}
+			return t, true
 		}
 		if ref.exposure() <= 0 || cand.exposure() <= 0 {
 			return testResult{}, false

@@ -225,7 +225,7 @@ func (e *Engine) Sweep(now time.Time) {
 			s.mu.Unlock()
 			continue
 		}
-		s.window.CloseStale(n, e.grace, s)
+		s.closeStale(n)
 		if s.streams != nil {
 			s.streams.Sweep(n - int64(e.cfg.StreamTTL))
 		}

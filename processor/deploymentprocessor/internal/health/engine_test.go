@@ -1,8 +1,10 @@
 package health
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -441,4 +443,100 @@ func TestSaturationIsJudgedNetOfLoad(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A backfill (an agent's queue draining after an outage) brings old data
+// faster than real time; the sweep between its exports must not close the
+// intervals it is still filling, so their rates stay whole.
+func TestBackfillIsNotChoppedByTheSweep(t *testing.T) {
+	w := newWorld()
+	e := newEngine(t, w, nil)
+	w.set(checkout, deployevent.PhaseSteady, "", "")
+	live := t0.Add(2 * time.Hour) // the clock: an hour past the newest data
+	w.now = live
+	const rps = 100
+	rates := map[int64]float64{}
+	for half := range 2 * 6 * 60 { // an hour in exports of 5 s
+		from := t0.Add(time.Duration(half) * 5 * time.Second)
+		td := ptrace.NewTraces()
+		spans := td.ResourceSpans().AppendEmpty().ScopeSpans().AppendEmpty().Spans()
+		for i := range rps * 5 {
+			end := from.Add(time.Duration(float64(i)+0.5) * 5 * time.Second / (rps * 5))
+			sp := spans.AppendEmpty()
+			sp.SetKind(ptrace.SpanKindServer)
+			sp.SetStartTimestamp(pcommon.NewTimestampFromTime(end.Add(-50 * time.Millisecond)))
+			sp.SetEndTimestamp(pcommon.NewTimestampFromTime(end))
+		}
+		s := e.Series(checkout)
+		s.Lock()
+		s.AddSpans(&indicators.Source{Instance: 1, Identity: 1, Now: live.UnixNano()}, td.ResourceSpans().At(0).ScopeSpans())
+		s.Unlock()
+		e.Sweep(live) // the collector's sweep runs between the exports
+		if snap := e.Snapshot(checkout); snap != nil {
+			rates[snap.Time.UnixNano()] = evidence(&snap.Health, indicators.RequestRate).Value
+		}
+	}
+	require.NotEmpty(t, rates)
+	for at, v := range rates {
+		if !math.IsNaN(v) {
+			assert.InDelta(t, rps, v, 1, "interval ending %s", time.Unix(0, at).UTC())
+		}
+	}
+	// Once the backfill pauses, the sweep closes its last interval.
+	w.now = live.Add(10 * time.Second)
+	e.Sweep(w.now)
+	snap := e.Snapshot(checkout)
+	require.NotNil(t, snap)
+	assert.Equal(t, t0.Add(time.Hour), snap.Time)
+}
+
+// Traffic wanders (with the hour, with its callers): in a rolling deployment
+// both versions' rate per instance follow it alike. Across time that is the
+// load, not the new version; the concurrent comparison of the cohorts still
+// tells a version that serves less than its peers.
+func TestWanderingLoadDuringRolloutIsNotARegression(t *testing.T) {
+	w := newWorld()
+	e := newEngine(t, w, nil)
+	tr := newTraffic(e, w, checkout)
+	// ±35 % over twenty minutes.
+	rate := func(k int) float64 { return 50 * (1 + 0.35*math.Sin(2*math.Pi*float64(k)/120)) }
+	two := func(k int, a, b indicators.Cohort) []cohortLoad {
+		return []cohortLoad{
+			{cohort: a, instance: 1, rps: rate(k), errorRatio: 0.01, latency: 0.05},
+			{cohort: b, instance: 2, rps: rate(k), errorRatio: 0.01, latency: 0.05},
+		}
+	}
+	k := 0
+	for ; k < 6*60*2+60; k++ { // two hours and ten minutes: falling through the mean
+		tr.step(two(k, indicators.CohortNone, indicators.CohortNone)...)
+	}
+	w.set(checkout, deployevent.PhaseDuring, "deploy-1", deployevent.StrategyRolling)
+	for end := k + 60; k < end; k++ { // ten minutes: down to the trough and back
+		tr.step(two(k, indicators.CohortBaseline, indicators.CohortCanary)...)
+		snap := tr.snapshot(t)
+		require.False(t, snap.Alarm(), "%s: %s", snap.Time, describe(snap))
+	}
+	for range 36 {
+		tr.step(cohortLoad{cohort: indicators.CohortBaseline, instance: 1, rps: 50, errorRatio: 0.01, latency: 0.05},
+			cohortLoad{cohort: indicators.CohortCanary, instance: 2, rps: 20, errorRatio: 0.01, latency: 0.05})
+	}
+	assert.True(t, tr.snapshot(t).Alarm(), describe(tr.snapshot(t)))
+}
+
+func describe(s *Snapshot) string {
+	var b strings.Builder
+	for _, h := range append([]Health{s.Health}, func() (out []Health) {
+		for _, c := range s.Cohorts {
+			out = append(out, c.Health)
+		}
+		return out
+	}()...) {
+		fmt.Fprintf(&b, "[%s %s %.0f]", s.Time.Format(time.TimeOnly), h.Verdict, h.Score)
+		for _, ev := range h.Indicators {
+			if ev.PValue < 1 || ev.Indicator == indicators.RequestRate {
+				fmt.Fprintf(&b, " %s:%s p=%.1e obs=%.4g exp=%.4g", ev.Indicator, ev.Comparison, ev.PValue, ev.Observed, ev.Expected)
+			}
+		}
+	}
+	return b.String()
 }

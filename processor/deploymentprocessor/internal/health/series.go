@@ -32,8 +32,9 @@ type Series struct {
 
 	window  *indicators.Window
 	streams *indicators.Streams
-	// lastSeen is the processor's clock when data last came, unix ns.
-	lastSeen int64
+	// lastSeen is the processor's clock when data last came, unix ns;
+	// opened when the current interval opened (or last closed).
+	lastSeen, opened int64
 
 	inds []indicatorState
 	// valueBuf holds the indicators' values of the interval being closed.
@@ -108,13 +109,13 @@ func (s *Series) Unlock() { s.mu.Unlock() }
 
 // AddSpans counts a resource's spans; the series must be locked.
 func (s *Series) AddSpans(src *indicators.Source, scopes ptrace.ScopeSpansSlice) {
-	s.lastSeen = src.Now
+	s.seen(src.Now)
 	s.engine.extractor.AddSpans(s.window, src, scopes, s)
 }
 
 // AddMetrics counts a resource's metrics; the series must be locked.
 func (s *Series) AddMetrics(src *indicators.Source, scopes pmetric.ScopeMetricsSlice) {
-	s.lastSeen = src.Now
+	s.seen(src.Now)
 	if s.streams == nil {
 		s.streams = indicators.NewStreams(s.engine.limit)
 	}
@@ -123,13 +124,35 @@ func (s *Series) AddMetrics(src *indicators.Source, scopes pmetric.ScopeMetricsS
 
 // AddLogs counts a resource's log records; the series must be locked.
 func (s *Series) AddLogs(src *indicators.Source, scopes plog.ScopeLogsSlice) {
-	s.lastSeen = src.Now
+	s.seen(src.Now)
 	s.engine.extractor.AddLogs(s.window, src, scopes, s)
+}
+
+func (s *Series) seen(now int64) {
+	s.lastSeen = now
+	if s.window.Idle() {
+		s.opened = now
+	}
+}
+
+// closeStale closes the intervals that no data closed, CloseDelay after their
+// end — once the key's data paused for CloseDelay, or its interval stayed open
+// longer than an interval and the delay. While data keeps coming, data closes
+// the intervals: a backfill (an agent's queue draining after an outage, a
+// replay) brings old data faster than real time, and the clock must not chop
+// its intervals into halves and made-up empty ones.
+func (s *Series) closeStale(now int64) {
+	e := s.engine
+	if now-s.lastSeen < e.grace && now-s.opened < e.tick+e.grace {
+		return
+	}
+	s.window.CloseStale(now, e.grace, s)
 }
 
 // CloseInterval judges the interval the window closes (indicators.Closer).
 func (s *Series) CloseInterval(w *indicators.Window) {
 	e := s.engine
+	s.opened = max(s.opened, s.lastSeen)
 	st := e.status(s.key)
 	active := st.Phase == deployevent.PhaseDuring || st.Phase == deployevent.PhasePost
 	s.transition(st, active)
