@@ -3,6 +3,7 @@ package deploymentprocessor
 import (
 	"context"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -58,13 +59,20 @@ func b2i(b bool) int {
 // firing alert of that rule.
 func remember(t *testing.T, p *deploymentProcessor, k tracker.Key, now time.Time) {
 	t.Helper()
-	require.NotNil(t, p.health.Series(health.Key(k)))
-	require.True(t, p.signals.steadyDue(health.Key(k), now))
-	actx := alerts.Context{Key: alerts.Key(k), Phase: string(deployevent.PhaseSteady)}
-	conds := p.signals.rules.Conditions(actx, map[string]alerts.Evidence{"latency_p95": {Indicator: "latency_p95", Observed: 0.9}}, now)
-	fired := p.signals.alerts.Evaluate(actx, conds, now)
+	judged, due, fired := touch(p, k, now)
+	require.True(t, judged)
+	require.True(t, due)
 	require.Len(t, fired, 1)
 	require.Equal(t, deployevent.AlertFiring, fired[0].State)
+}
+
+// touch is remember without its checks, for concurrent use.
+func touch(p *deploymentProcessor, k tracker.Key, now time.Time) (judged, due bool, fired []alerts.Signal) {
+	judged = p.health.Series(health.Key(k)) != nil
+	due = p.signals.steadyDue(health.Key(k), now)
+	actx := alerts.Context{Key: alerts.Key(k), Phase: string(deployevent.PhaseSteady)}
+	conds := p.signals.rules.Conditions(actx, map[string]alerts.Evidence{"latency_p95": {Indicator: "latency_p95", Observed: 0.9}}, now)
+	return judged, due, p.signals.alerts.Evaluate(actx, conds, now)
 }
 
 func forgetPipelines(t *testing.T, edit func(*Config)) (*pipelines, *componenttest.Telemetry) {
@@ -160,4 +168,46 @@ func TestRefusedServiceLeavesNothing(t *testing.T) {
 	assertForgotten(t, ps, tel, cartKey(), 1)
 	_, tracked := ps.proc.tracker.Service(checkoutKey(), ps.clock.Now())
 	assert.True(t, tracked, "the deploying service is kept")
+}
+
+// TestChurnLeavesNothing is for the race detector too: services come and go
+// through a small tracker while signals are emitted; once all are idle,
+// nothing is left of any of them.
+func TestChurnLeavesNothing(t *testing.T) {
+	ps, _ := forgetPipelines(t, func(c *Config) { c.MaxServices, c.IdleTTL = 5, time.Hour })
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	for g := range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 50 {
+				s := service{name: fmt.Sprintf("svc-%d-%d", g, i), namespace: "shop", environment: "prod", version: "1"}
+				assert.NoError(t, ps.traces.ConsumeTraces(ctx, tracesOf(s)))
+				k := tracker.Key{Namespace: "shop", Service: s.name, Environment: "prod"}
+				touch(ps.proc, k, ps.clock.Now())
+			}
+		}()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for range 20 {
+			ps.proc.emitSignals(ctx, ps.clock.Now())
+		}
+	}()
+	wg.Wait()
+
+	ps.clock.Set(t0.Add(2 * time.Hour))
+	ps.proc.tracker.Sweep(ps.clock.Now())
+	ps.proc.emitSignals(ctx, ps.clock.Now())
+	p := ps.proc
+	assert.Zero(t, p.tracker.Len())
+	assert.Zero(t, p.health.Len())
+	assert.Zero(t, p.signals.book.Len())
+	assert.Zero(t, p.signals.steadyServices())
+	assert.Zero(t, p.signals.rules.Pending())
+	firing := 0
+	p.signals.alerts.EachService(func(k alerts.Key) { firing += len(p.signals.alerts.Firing(k)) })
+	assert.Zero(t, firing)
 }
