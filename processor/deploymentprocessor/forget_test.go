@@ -211,3 +211,14 @@ func TestChurnLeavesNothing(t *testing.T) {
 	p.signals.alerts.EachService(func(k alerts.Key) { firing += len(p.signals.alerts.Firing(k)) })
 	assert.Zero(t, firing)
 }
+
+// TestEmissionForgetsStateWithoutItsService: state left for a service the
+// tracker does not track (restored from storage without it) is forgotten at
+// the next emission, its firing alert resolved with the reason.
+func TestEmissionForgetsStateWithoutItsService(t *testing.T) {
+	ps, tel := forgetPipelines(t, func(*Config) {})
+	remember(t, ps.proc, cartKey(), ps.clock.Now())
+	require.Equal(t, "tracked=0 health=1 kpi=0 steadySent=1 firing=1 rules=1", probe(ps.proc, cartKey()))
+	ps.proc.emitSignals(context.Background(), ps.clock.Now())
+	assertForgotten(t, ps, tel, cartKey(), 0)
+}

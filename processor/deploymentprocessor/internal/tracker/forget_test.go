@@ -1,6 +1,7 @@
 package tracker
 
 import (
+	"strconv"
 	"testing"
 	"time"
 
@@ -61,4 +62,31 @@ func TestForgottenNotCalledInSteadyState(t *testing.T) {
 	tr.Sweep(t0.Add(time.Minute))
 	assert.Zero(t, calls)
 	assert.Zero(t, testing.AllocsPerRun(100, func() { tr.Observe(svc("a"), "v1", t0.Add(time.Minute)) }))
+}
+
+// BenchmarkNewKeyAtLimit: a new service in a full tracker evicts the least
+// recently seen one (heap, O(log n)) and tells the Forgotten hook.
+func BenchmarkNewKeyAtLimit(b *testing.B) {
+	for _, size := range []int{1_000, 100_000} {
+		b.Run(strconv.Itoa(size), func(b *testing.B) {
+			forgotten := 0
+			tr := New(Config{MaxServices: size, Hooks: Hooks{Forgotten: func(Key, EvictReason) { forgotten++ }}})
+			keys := make([]Key, size+b.N)
+			for i := range keys {
+				keys[i] = svc("svc-" + strconv.Itoa(i))
+			}
+			for i := range size {
+				tr.Observe(keys[i], "v1", t0.Add(time.Duration(i)))
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := range b.N {
+				tr.Observe(keys[size+i], "v1", t0.Add(time.Duration(size+i)))
+			}
+			b.StopTimer()
+			if forgotten != b.N {
+				b.Fatalf("forgotten %d, want %d", forgotten, b.N)
+			}
+		})
+	}
 }
