@@ -199,7 +199,16 @@ func (s *signals) steadyDue(key health.Key, now time.Time) bool {
 	return true
 }
 
-// SteadyServices is the number of steady emission times remembered.
+// takeResolved returns the alerts resolved by forget since the last call.
+func (s *signals) takeResolved() []alerts.Signal {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := s.resolved
+	s.resolved = nil
+	return out
+}
+
+// steadyServices is the number of steady emission times remembered.
 func (s *signals) steadyServices() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -249,6 +258,9 @@ func (p *deploymentProcessor) emitSignals(ctx context.Context, now time.Time) {
 	s.mu.Unlock()
 
 	var logs plog.Logs
+	// The resolves of services forgotten since the last emission go first: a
+	// service back since then may fire the same alert again below.
+	p.appendAlerts(&logs, s.takeResolved())
 	appended := 0
 	for key := range keys {
 		state, tracked := p.tracker.Service(tracker.Key(key), now)
@@ -272,12 +284,12 @@ func (p *deploymentProcessor) emitSignals(ctx context.Context, now time.Time) {
 	}
 	s.alerts.Sweep(now, resolvedAlertsKept)
 
+	// And those of the services forgotten in the loop.
+	p.appendAlerts(&logs, s.takeResolved())
+
 	s.mu.Lock()
 	metricsNext, logsNext := s.metricsNext, s.logsNext
-	resolved := s.resolved
-	s.resolved = nil
 	s.mu.Unlock()
-	p.appendAlerts(&logs, resolved)
 	var errs []error
 	if appended > 0 {
 		md := s.metrics.Emit()
