@@ -255,7 +255,7 @@ func TestDeliveryRetries(t *testing.T) {
 }
 
 // A resolve with a reason (the processor forgot the service) carries it to
-// Alertmanager as an annotation; other alerts have none.
+// Alertmanager as an annotation and to webhooks as a field; other alerts have none.
 func TestAlertmanagerReasonAnnotation(t *testing.T) {
 	ld := plog.NewLogs()
 	alert := criticalAlert().resolved(t0.Add(time.Hour))
@@ -270,4 +270,5 @@ func TestAlertmanagerReasonAnnotation(t *testing.T) {
 	a, err = parseAlert(ld.ResourceLogs().At(0).Resource(), lr, t0)
 	require.NoError(t, err)
 	assert.Equal(t, "service stopped reporting", c.postable(&a).Annotations["reason"])
+	assert.Equal(t, "service stopped reporting", genericPayload("ops", []alertSignal{a}, runbook("")).Alerts[0].Reason, "webhooks carry it too")
 }
