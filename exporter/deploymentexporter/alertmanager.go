@@ -31,6 +31,7 @@ const (
 	annotationRecommendation = "recommendation"
 	annotationRunbookURL     = "runbook_url"
 	annotationEvidence       = "evidence"
+	annotationReason         = "reason"
 )
 
 // alertsPath is where Alertmanager's API v2 takes alerts, under an endpoint.
@@ -129,6 +130,9 @@ func (c *amConverter) postable(a *alertSignal) *models.PostableAlert {
 	}
 	if ev := a.evidenceText((*evidence).text); ev != "" {
 		annotations[annotationEvidence] = ev
+	}
+	if a.Reason != "" {
+		annotations[annotationReason] = a.Reason
 	}
 	endsAt := a.EndsAt
 	if a.firing() {

@@ -9,6 +9,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/consumer/consumererror"
+	"go.opentelemetry.io/collector/pdata/plog"
+
+	"github.com/deploylens/deploylens/internal/deployevent"
 )
 
 // The exact labels and annotations Alertmanager gets, over real HTTP.
@@ -249,4 +252,23 @@ func TestDeliveryRetries(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A resolve with a reason (the processor forgot the service) carries it to
+// Alertmanager as an annotation and to webhooks as a field; other alerts have none.
+func TestAlertmanagerReasonAnnotation(t *testing.T) {
+	ld := plog.NewLogs()
+	alert := criticalAlert().resolved(t0.Add(time.Hour))
+	alert.appendTo(ld)
+	lr := ld.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().At(0)
+	a, err := parseAlert(ld.ResourceLogs().At(0).Resource(), lr, t0)
+	require.NoError(t, err)
+	c := amConverter{resolveTimeout: 5 * time.Minute}
+	assert.NotContains(t, c.postable(&a).Annotations, "reason")
+
+	lr.Attributes().PutStr(deployevent.AttrAlertReason, "service stopped reporting")
+	a, err = parseAlert(ld.ResourceLogs().At(0).Resource(), lr, t0)
+	require.NoError(t, err)
+	assert.Equal(t, "service stopped reporting", c.postable(&a).Annotations["reason"])
+	assert.Equal(t, "service stopped reporting", genericPayload("ops", []alertSignal{a}, runbook("")).Alerts[0].Reason, "webhooks carry it too")
 }

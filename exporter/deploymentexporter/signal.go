@@ -73,6 +73,9 @@ type alertSignal struct {
 	// PreviousSeverity is set on the signal that changed a firing alert's
 	// severity in place: the old Alertmanager label set is resolved at once.
 	PreviousSeverity string
+	// Reason says why a resolved alert was resolved when its condition did
+	// not simply stop holding (alert.reason: "service stopped reporting").
+	Reason string
 }
 
 // allEvidence is every piece of evidence the alert carries, strongest first.
@@ -127,6 +130,7 @@ func parseAlert(res pcommon.Resource, lr plog.LogRecord, now time.Time) (alertSi
 		HealthScore:      num(la, deployevent.AttrHealthScore),
 		HealthVerdict:    str(la, deployevent.AttrHealthVerdict),
 		PreviousSeverity: strings.ToLower(str(la, deployevent.AttrAlertPreviousSeverity)),
+		Reason:           str(la, deployevent.AttrAlertReason),
 	}
 	if list, ok := la.Get(deployevent.AttrAlertEvidence); ok && list.Type() == pcommon.ValueTypeSlice {
 		for i := 0; i < list.Slice().Len() && len(a.Evidences) < maxEvidence; i++ {

@@ -20,26 +20,28 @@ type webhookPayload struct {
 }
 
 type webhookAlert struct {
-	Status          string    `json:"status"`
-	Alertname       string    `json:"alertname"`
-	Fingerprint     string    `json:"fingerprint"`
-	Severity        string    `json:"severity"`
-	Recommendation  string    `json:"recommendation"`
-	Summary         string    `json:"summary"`
-	Description     string    `json:"description"`
-	Service         string    `json:"service"`
-	Namespace       string    `json:"namespace,omitempty"`
-	Environment     string    `json:"environment,omitempty"`
-	Version         string    `json:"version,omitempty"`
-	PreviousVersion string    `json:"previous_version,omitempty"`
-	DeploymentID    string    `json:"deployment_id,omitempty"`
-	Phase           string    `json:"phase,omitempty"`
-	Revision        string    `json:"revision,omitempty"`
-	StartsAt        string    `json:"starts_at"`
-	EndsAt          string    `json:"ends_at,omitempty"`
-	RunbookURL      string    `json:"runbook_url,omitempty"`
-	HealthScore     *float64  `json:"health_score,omitempty"`
-	Evidence        *evidence `json:"evidence,omitempty"`
+	Status          string `json:"status"`
+	Alertname       string `json:"alertname"`
+	Fingerprint     string `json:"fingerprint"`
+	Severity        string `json:"severity"`
+	Recommendation  string `json:"recommendation"`
+	Summary         string `json:"summary"`
+	Description     string `json:"description"`
+	Service         string `json:"service"`
+	Namespace       string `json:"namespace,omitempty"`
+	Environment     string `json:"environment,omitempty"`
+	Version         string `json:"version,omitempty"`
+	PreviousVersion string `json:"previous_version,omitempty"`
+	DeploymentID    string `json:"deployment_id,omitempty"`
+	Phase           string `json:"phase,omitempty"`
+	Revision        string `json:"revision,omitempty"`
+	StartsAt        string `json:"starts_at"`
+	EndsAt          string `json:"ends_at,omitempty"`
+	// Reason is alert.reason: why a resolved alert was resolved, when it has a cause of its own.
+	Reason      string    `json:"reason,omitempty"`
+	RunbookURL  string    `json:"runbook_url,omitempty"`
+	HealthScore *float64  `json:"health_score,omitempty"`
+	Evidence    *evidence `json:"evidence,omitempty"`
 	// EvidenceAll is every indicator an alert about a whole deployment rests on.
 	EvidenceAll []evidence `json:"evidence_all,omitempty"`
 }
@@ -72,6 +74,7 @@ func genericPayload(channel string, alerts []alertSignal, rb runbook) webhookPay
 		}
 		if !a.firing() {
 			w.EndsAt = rfc3339(a.EndsAt)
+			w.Reason = a.Reason
 		}
 		if all := a.allEvidence(); len(all) > 0 {
 			ev := all[0]

@@ -23,6 +23,10 @@ const (
 	// severity changed in place: receivers that key alerts by severity (an
 	// Alertmanager label set) resolve the old one at once.
 	AttrAlertPreviousSeverity = "alert.previous_severity"
+	// AttrAlertReason is on a resolved signal whose alert ended for another
+	// cause than its condition ceasing to hold, in words a person reads
+	// (e.g. "service stopped reporting": the processor forgot the service).
+	AttrAlertReason = "alert.reason"
 	// AttrAlertEvidence lists every indicator an alert about a whole
 	// deployment rests on: maps with the indicator.* and anomaly.* keys below.
 	AttrAlertEvidence = "alert.evidence"

@@ -31,7 +31,7 @@ func newHealthEngine(cfg *Config, status health.StatusFunc, now func() time.Time
 	return health.New(hc, status)
 }
 
-// registerHealthTelemetry reports the health engine's size and refusals.
+// registerHealthTelemetry reports the health engine's size, refusals and evictions.
 func (p *deploymentProcessor) registerHealthTelemetry() error {
 	limitServices := metric.WithAttributeSet(attribute.NewSet(attribute.String("limit", "max_services")))
 	limitStreams := metric.WithAttributeSet(attribute.NewSet(attribute.String("limit", "max_streams")))
@@ -47,6 +47,10 @@ func (p *deploymentProcessor) registerHealthTelemetry() error {
 		}),
 		p.telemetry.RegisterProcessorDeploymentHealthEvaluationsCallback(func(_ context.Context, o metric.Int64Observer) error {
 			o.Observe(int64(p.health.Evaluations()))
+			return nil
+		}),
+		p.telemetry.RegisterProcessorDeploymentHealthEvictedCallback(func(_ context.Context, o metric.Int64Observer) error {
+			o.Observe(int64(p.health.Evicted()))
 			return nil
 		}),
 		p.telemetry.RegisterProcessorDeploymentHealthRefusedCallback(func(_ context.Context, o metric.Int64Observer) error {

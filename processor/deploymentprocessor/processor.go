@@ -135,6 +135,7 @@ func (p *deploymentProcessor) hooks() tracker.Hooks {
 		},
 		StartedFor: func(k tracker.Key, d *tracker.Deployment) { p.signals.started(k, d, p.now()) },
 		EndedFor:   p.signals.ended,
+		Forgotten:  p.forget,
 	}
 }
 

@@ -115,7 +115,12 @@ type signals struct {
 	mu          sync.Mutex
 	metricsNext consumer.Metrics
 	logsNext    consumer.Logs
-	steadySent  map[health.Key]time.Time
+	// steadySent is when each steady service was last reported: keyed by
+	// tracked services only, dropped with them (forget).
+	steadySent map[health.Key]time.Time
+	// resolved are the alerts resolved because their service was forgotten,
+	// for the next emission; at most the alerts remembered.
+	resolved []alerts.Signal
 }
 
 func newSignals(cfg SignalsConfig, set processor.Settings, maxServices int) (*signals, error) {
@@ -168,8 +173,64 @@ func (s *signals) ended(k tracker.Key, d *tracker.Deployment) {
 	s.book.Ended(kpi.Key(k), kpiDeployment(d), d.EndTime)
 }
 
+// forget drops everything the signals keep about a service the tracker
+// forgot, and resolves its firing alerts for the next emission; it returns
+// how many it resolved.
+func (s *signals) forget(k tracker.Key, now time.Time) int {
+	s.book.Forget(kpi.Key(k))
+	s.rules.Forget(alerts.Key(k))
+	resolved := s.alerts.ResolveService(alerts.Key(k), now, alerts.ReasonStoppedReporting)
+	s.mu.Lock()
+	delete(s.steadySent, health.Key(k))
+	s.resolved = append(s.resolved, resolved...)
+	s.mu.Unlock()
+	return len(resolved)
+}
+
+// steadyDue reports whether a steady service is due to be reported at now,
+// and if so notes that it is.
+func (s *signals) steadyDue(key health.Key, now time.Time) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if now.Sub(s.steadySent[key]) < s.cfg.SteadyInterval {
+		return false
+	}
+	s.steadySent[key] = now
+	return true
+}
+
+// takeResolved returns the alerts resolved by forget since the last call.
+func (s *signals) takeResolved() []alerts.Signal {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := s.resolved
+	s.resolved = nil
+	return out
+}
+
+// steadyServices is the number of steady emission times remembered.
+func (s *signals) steadyServices() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.steadySent)
+}
+
 func kpiDeployment(d *tracker.Deployment) kpi.Deployment {
 	return kpi.Deployment{ID: d.ID, StartTime: d.StartTime, EndTime: d.EndTime, CommitTime: d.CommitTime, Outcome: kpi.Outcome(d.Outcome)}
+}
+
+// forget is the one place where a service the tracker no longer tracks is
+// forgotten (the tracker's Forgotten hook: idle TTL, LRU eviction, refusal):
+// its health state, KPIs, steady emission time and rule pending state; its
+// firing alerts are resolved ("service stopped reporting") and go out with
+// the next emission.
+func (p *deploymentProcessor) forget(k tracker.Key, _ tracker.EvictReason) {
+	if p.health != nil {
+		p.health.Forget(health.Key(k))
+	}
+	if n := p.signals.forget(k, p.now()); n > 0 {
+		p.telemetry.ProcessorDeploymentAlertsForgotten.Add(context.Background(), int64(n))
+	}
 }
 
 // emitSignals reports every known service: derived metrics (deploying
@@ -177,6 +238,9 @@ func kpiDeployment(d *tracker.Deployment) kpi.Deployment {
 // signals. It runs on the processor's loop.
 func (p *deploymentProcessor) emitSignals(ctx context.Context, now time.Time) {
 	s := p.signals
+	// Every service something is kept for: one the tracker no longer tracks
+	// (restored from storage without it, or touched while it was forgotten)
+	// is forgotten here.
 	keys := map[health.Key]struct{}{}
 	if p.health != nil {
 		p.health.Snapshots(func(snap *health.Snapshot) bool {
@@ -185,16 +249,23 @@ func (p *deploymentProcessor) emitSignals(ctx context.Context, now time.Time) {
 		})
 	}
 	s.book.Each(now, func(k kpi.Key, _ kpi.Values) { keys[health.Key(k)] = struct{}{} })
+	s.alerts.EachService(func(k alerts.Key) { keys[health.Key(k)] = struct{}{} })
+	s.rules.EachService(func(k alerts.Key) { keys[health.Key(k)] = struct{}{} })
+	s.mu.Lock()
+	for k := range s.steadySent {
+		keys[k] = struct{}{}
+	}
+	s.mu.Unlock()
 
 	var logs plog.Logs
+	// The resolves of services forgotten since the last emission go first: a
+	// service back since then may fire the same alert again below.
+	p.appendAlerts(&logs, s.takeResolved())
 	appended := 0
 	for key := range keys {
 		state, tracked := p.tracker.Service(tracker.Key(key), now)
 		if !tracked {
-			s.book.Forget(kpi.Key(key))
-			s.rules.Forget(alerts.Key(key))
-			delete(s.steadySent, key)
-			p.appendAlerts(&logs, s.alerts.ResolveService(alerts.Key(key), now))
+			p.forget(tracker.Key(key), "")
 			continue
 		}
 		var snap *health.Snapshot
@@ -204,17 +275,17 @@ func (p *deploymentProcessor) emitSignals(ctx context.Context, now time.Time) {
 		if s.cfg.Alerts.Enabled {
 			p.appendAlerts(&logs, p.evaluateAlerts(key, state, snap, now))
 		}
-		if state.Phase == deployevent.PhaseSteady {
-			if now.Sub(s.steadySent[key]) < s.cfg.SteadyInterval {
-				continue
-			}
-			s.steadySent[key] = now
+		if state.Phase == deployevent.PhaseSteady && !s.steadyDue(key, now) {
+			continue
 		}
 		values, hasKPI := s.book.Values(kpi.Key(key), now)
 		s.metrics.Append(emit.Service{Key: key, Phase: state.Phase, Snapshot: snap, KPI: values, HasKPI: hasKPI}, now)
 		appended++
 	}
 	s.alerts.Sweep(now, resolvedAlertsKept)
+
+	// And those of the services forgotten in the loop.
+	p.appendAlerts(&logs, s.takeResolved())
 
 	s.mu.Lock()
 	metricsNext, logsNext := s.metricsNext, s.logsNext
@@ -244,7 +315,7 @@ func (p *deploymentProcessor) evaluateAlerts(key health.Key, state tracker.Servi
 		actx.DeploymentStart = d.StartTime
 		if d.Outcome == tracker.OutcomeRolledBack {
 			// A rollback ends what its deployment caused: resolve, do not re-judge.
-			return s.alerts.ResolveService(alerts.Key(key), now)
+			return s.alerts.ResolveService(alerts.Key(key), now, "")
 		}
 	}
 	dep := emit.Deployment{}
@@ -284,8 +355,9 @@ func (p *deploymentProcessor) appendAlerts(logs *plog.Logs, out []alerts.Signal)
 	}
 }
 
-// registerSignalsTelemetry reports the size and drops of the KPI book and
-// the alert memory, both bounded by max_services.
+// registerSignalsTelemetry reports the size and drops of the KPI book, the
+// alert memory, the rules' pending state and the steady report times, all
+// bounded by max_services.
 func (p *deploymentProcessor) registerSignalsTelemetry() error {
 	s := p.signals
 	return errors.Join(
@@ -303,6 +375,14 @@ func (p *deploymentProcessor) registerSignalsTelemetry() error {
 		}),
 		p.telemetry.RegisterProcessorDeploymentAlertsDroppedCallback(func(_ context.Context, o metric.Int64Observer) error {
 			o.Observe(s.alerts.Dropped())
+			return nil
+		}),
+		p.telemetry.RegisterProcessorDeploymentRulesPendingCallback(func(_ context.Context, o metric.Int64Observer) error {
+			o.Observe(int64(s.rules.Pending()))
+			return nil
+		}),
+		p.telemetry.RegisterProcessorDeploymentSteadyServicesCallback(func(_ context.Context, o metric.Int64Observer) error {
+			o.Observe(int64(s.steadyServices()))
 			return nil
 		}),
 	)

@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -23,7 +24,13 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 
 	"github.com/deploylens/deploylens/internal/deployevent"
+	"github.com/deploylens/deploylens/processor/deploymentprocessor/internal/lru"
 )
+
+// ReasonStoppedReporting is the alert.reason of the alerts resolved because
+// their service was forgotten (idle for idle_ttl, or evicted at max_services):
+// no data means no judgement, and a receiver must not page on forever.
+const ReasonStoppedReporting = "service stopped reporting"
 
 // Built-in alert names (alert.name).
 const (
@@ -101,6 +108,9 @@ type Signal struct {
 	PreviousSeverity         string
 	StartedAt, EndedAt, Time time.Time
 	Body                     string
+	// Reason says why a resolved alert was resolved when its condition did
+	// not simply stop holding (alert.reason); empty otherwise.
+	Reason string `json:",omitempty"`
 }
 
 // Config bounds the engine.
@@ -118,11 +128,16 @@ type alertState struct {
 }
 
 // Engine remembers the alerts of every service. Safe for concurrent use.
+// Every operation costs O(1) or O(alerts of one service): alerts are indexed
+// by service, and resolved ones (the only evictable) are in resolve order.
 type Engine struct {
-	cfg     Config
-	mu      sync.Mutex
-	alerts  map[string]*alertState
-	dropped int64
+	cfg       Config
+	mu        sync.Mutex
+	alerts    map[string]*alertState
+	byService map[Key]map[string]*alertState
+	// resolved orders the fingerprints of resolved alerts, oldest first.
+	resolved *lru.Order[string]
+	dropped  int64
 }
 
 // New returns an engine.
@@ -133,7 +148,36 @@ func New(cfg Config) *Engine {
 	if cfg.MaxAlerts <= 0 {
 		cfg.MaxAlerts = 10000
 	}
-	return &Engine{cfg: cfg, alerts: map[string]*alertState{}}
+	return &Engine{cfg: cfg, alerts: map[string]*alertState{}, byService: map[Key]map[string]*alertState{}, resolved: lru.New[string]()}
+}
+
+func (e *Engine) add(st *alertState) {
+	fp := st.signal.Fingerprint
+	e.alerts[fp] = st
+	m := e.byService[st.signal.Key]
+	if m == nil {
+		m = map[string]*alertState{}
+		e.byService[st.signal.Key] = m
+	}
+	m[fp] = st
+	if !st.firing {
+		e.resolved.Touch(fp)
+	}
+}
+
+func (e *Engine) remove(fp string) {
+	st := e.alerts[fp]
+	if st == nil {
+		return
+	}
+	delete(e.alerts, fp)
+	if m := e.byService[st.signal.Key]; m != nil {
+		delete(m, fp)
+		if len(m) == 0 {
+			delete(e.byService, st.signal.Key)
+		}
+	}
+	e.resolved.Remove(fp)
 }
 
 // Fingerprint is stable per alert: name, service key, deployment and indicator.
@@ -162,11 +206,14 @@ func (e *Engine) Evaluate(ctx Context, conds []Condition, now time.Time) []Signa
 				e.dropped++
 				continue
 			}
+			if known {
+				e.remove(fp)
+			}
 			st = &alertState{firing: true, lastSent: now}
 			st.signal = Signal{Context: ctx, Name: c.Name, State: deployevent.AlertFiring, Severity: c.Severity,
 				Fingerprint: fp, Recommendation: c.Recommendation, Evidence: c.Evidence, Evidences: c.Evidences, StartedAt: now, Time: now}
 			st.signal.Body = body(&st.signal, c.Detail)
-			e.alerts[fp] = st
+			e.add(st)
 			out = append(out, st.signal)
 		case c.Active:
 			// Still firing: refresh the evidence, re-send (with a fresh body)
@@ -186,31 +233,33 @@ func (e *Engine) Evaluate(ctx Context, conds []Condition, now time.Time) []Signa
 				out = append(out, sig)
 			}
 		case known && st.firing:
-			out = append(out, e.resolve(st, now))
+			out = append(out, e.resolve(st, now, ""))
 		}
 	}
 	return out
 }
 
-func (e *Engine) resolve(st *alertState, now time.Time) Signal {
+func (e *Engine) resolve(st *alertState, now time.Time, reason string) Signal {
 	st.firing = false
 	st.lastSent = now
 	st.signal.State = deployevent.AlertResolved
 	st.signal.EndedAt = now
 	st.signal.Time = now
+	st.signal.Reason = reason
 	st.signal.Body = resolvedBody(&st.signal)
+	e.resolved.Touch(st.signal.Fingerprint)
 	return st.signal
 }
 
 // ResolveService resolves every firing alert of a service (its deployment was
-// rolled back, or it is no longer tracked).
-func (e *Engine) ResolveService(key Key, now time.Time) []Signal {
+// rolled back, or it is no longer tracked), saying why when reason is set.
+func (e *Engine) ResolveService(key Key, now time.Time, reason string) []Signal {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	var out []Signal
-	for _, st := range e.alerts {
-		if st.firing && st.signal.Key == key {
-			out = append(out, e.resolve(st, now))
+	for _, st := range e.byService[key] {
+		if st.firing {
+			out = append(out, e.resolve(st, now, reason))
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Fingerprint < out[j].Fingerprint })
@@ -222,8 +271,8 @@ func (e *Engine) Firing(key Key) []Signal {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	var out []Signal
-	for _, st := range e.alerts {
-		if st.firing && st.signal.Key == key {
+	for _, st := range e.byService[key] {
+		if st.firing {
 			out = append(out, st.signal)
 		}
 	}
@@ -231,30 +280,54 @@ func (e *Engine) Firing(key Key) []Signal {
 	return out
 }
 
-// Sweep forgets resolved alerts older than keep.
+// Sweep forgets resolved alerts older than keep, oldest first: it costs
+// the alerts it forgets, not all the alerts remembered.
 func (e *Engine) Sweep(now time.Time, keep time.Duration) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	for fp, st := range e.alerts {
-		if !st.firing && now.Sub(st.lastSent) > keep {
-			delete(e.alerts, fp)
+	for {
+		fp, ok := e.resolved.Oldest()
+		if !ok || now.Sub(e.alerts[fp].lastSent) <= keep {
+			return
 		}
+		e.remove(fp)
 	}
 }
 
+// evictResolved forgets the alert resolved longest ago, in O(1).
 func (e *Engine) evictResolved() bool {
-	var oldestFP string
-	var oldest time.Time
-	for fp, st := range e.alerts {
-		if !st.firing && (oldestFP == "" || st.lastSent.Before(oldest)) {
-			oldestFP, oldest = fp, st.lastSent
-		}
-	}
-	if oldestFP == "" {
+	fp, ok := e.resolved.Oldest()
+	if !ok {
 		return false
 	}
-	delete(e.alerts, oldestFP)
+	e.remove(fp)
 	return true
+}
+
+// EachService calls fn with every service that has an alert remembered.
+func (e *Engine) EachService(fn func(Key)) {
+	eachKey(&e.mu, e.byService, func(k Key) Key { return k }, fn)
+}
+
+// eachKey copies the services of m under mu, then calls fn with each once
+// mu is released (fn may call back into the owner).
+func eachKey[K comparable, V any](mu *sync.Mutex, m map[K]V, service func(K) Key, fn func(Key)) {
+	mu.Lock()
+	keys := make([]Key, 0, len(m))
+	for k := range m {
+		keys = append(keys, service(k))
+	}
+	mu.Unlock()
+	for _, k := range keys {
+		fn(k)
+	}
+}
+
+// Services is the number of services with an alert remembered.
+func (e *Engine) Services() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return len(e.byService)
 }
 
 // Len is the number of alerts remembered; Dropped counts alerts refused at the limit.
@@ -322,8 +395,12 @@ func writeEvidence(b *strings.Builder, ev *Evidence) {
 }
 
 func resolvedBody(s *Signal) string {
-	return fmt.Sprintf("resolved: %s %s in %s: %s ended at %s after %s", s.Service, s.Version, s.Environment,
+	b := fmt.Sprintf("resolved: %s %s in %s: %s ended at %s after %s", s.Service, s.Version, s.Environment,
 		humanName(s.Name), s.EndedAt.UTC().Format("15:04"), shortDuration(s.EndedAt.Sub(s.StartedAt)))
+	if s.Reason != "" {
+		b += " (" + s.Reason + ")"
+	}
+	return b
 }
 
 func humanIndicator(name string) string { return strings.ReplaceAll(name, "_", " ") }
@@ -451,6 +528,7 @@ func (s *Signal) AppendTo(logs plog.Logs) {
 	putIf(a, deployevent.AttrDeploymentPhase, s.Phase)
 	putIf(a, deployevent.AttrRevision, s.Revision)
 	putIf(a, deployevent.AttrAlertPreviousSeverity, s.PreviousSeverity)
+	putIf(a, deployevent.AttrAlertReason, s.Reason)
 	if ev := s.Evidence; ev != nil {
 		ev.putTo(a)
 	}
@@ -518,11 +596,18 @@ func (e *Engine) Restore(data []byte) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.alerts = make(map[string]*alertState, len(in))
+	clear(e.byService)
+	e.resolved.Clear()
+	// Resolved in the order they were resolved, so eviction stays oldest first.
+	slices.SortStableFunc(in, func(x, y persistedAlert) int { return x.LastSent.Compare(y.LastSent) })
 	for _, a := range in {
 		if len(e.alerts) >= e.cfg.MaxAlerts {
 			break
 		}
-		e.alerts[a.Signal.Fingerprint] = &alertState{signal: a.Signal, lastSent: a.LastSent, firing: a.Firing}
+		if _, dup := e.alerts[a.Signal.Fingerprint]; dup {
+			continue
+		}
+		e.add(&alertState{signal: a.Signal, lastSent: a.LastSent, firing: a.Firing})
 	}
 	return nil
 }

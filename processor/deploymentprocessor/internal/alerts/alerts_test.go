@@ -68,7 +68,7 @@ func TestResolveServiceOnRollback(t *testing.T) {
 	e.Evaluate(other, []Condition{{Name: Regression, Severity: deployevent.SeverityWarning, Active: true}}, t0)
 	require.Len(t, e.Firing(ctx.Key), 2)
 
-	resolved := e.ResolveService(ctx.Key, t0.Add(time.Minute))
+	resolved := e.ResolveService(ctx.Key, t0.Add(time.Minute), "")
 	assert.Len(t, resolved, 2)
 	for _, s := range resolved {
 		assert.Equal(t, deployevent.AlertResolved, s.State)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/deploylens/deploylens/internal/deployevent"
@@ -125,11 +126,12 @@ func (r *Rule) appliesIn(phase string) bool {
 }
 
 // Rules evaluates compiled user rules, remembering since when each one's
-// condition has held per service.
+// condition has held per service. Safe for concurrent use.
 type Rules struct {
 	rules []Rule
+	mu    sync.Mutex
 	// since is when each rule's condition began to hold, per service: bounded
-	// by services × rules, and dropped with the service (Forget).
+	// by tracked services × rules, and dropped with the service (Forget).
 	since map[pendingKey]time.Time
 }
 
@@ -157,9 +159,10 @@ func NewRules(rules []Rule) (*Rules, error) {
 
 // Conditions returns one condition per rule for a service whose indicators
 // have the given values (an indicator without a value leaves its rule
-// inactive). Not safe for concurrent use: the engine's caller serialises
-// evaluations.
+// inactive).
 func (rs *Rules) Conditions(ctx Context, values map[string]Evidence, now time.Time) []Condition {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
 	out := make([]Condition, 0, len(rs.rules))
 	for i := range rs.rules {
 		r := &rs.rules[i]
@@ -191,7 +194,23 @@ func (rs *Rules) Conditions(ctx Context, values map[string]Evidence, now time.Ti
 
 // Forget drops the pending state of a service's rules (it left tracking).
 func (rs *Rules) Forget(key Key) {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
 	for i := range rs.rules {
 		delete(rs.since, pendingKey{key: key, rule: i})
 	}
+}
+
+// EachService calls fn with the services with a rule pending.
+func (rs *Rules) EachService(fn func(Key)) {
+	// A service with several rules pending is called once per rule.
+	eachKey(&rs.mu, rs.since, func(pk pendingKey) Key { return pk.key }, fn)
+}
+
+// Pending is the number of (service, rule) conditions holding but not yet
+// for long enough, or firing.
+func (rs *Rules) Pending() int {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	return len(rs.since)
 }

@@ -250,6 +250,39 @@ func (e *Engine) Sweep(now time.Time) {
 	e.generation.Add(1)
 }
 
+// Has reports whether key is judged (it has a series).
+func (e *Engine) Has(key Key) bool {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	return e.keys[key] != nil
+}
+
+// Forget drops key at once (the tracker no longer tracks it) and counts it
+// as evicted; it reports whether the key was judged.
+func (e *Engine) Forget(key Key) bool {
+	e.mu.RLock()
+	s := e.keys[key]
+	e.mu.RUnlock()
+	if s == nil {
+		return false
+	}
+	e.mu.Lock()
+	if e.keys[key] != s {
+		e.mu.Unlock()
+		return false
+	}
+	delete(e.keys, key)
+	e.evicted.Add(1)
+	e.mu.Unlock()
+	s.mu.Lock()
+	if s.streams != nil {
+		s.streams.Release()
+	}
+	s.mu.Unlock()
+	e.generation.Add(1)
+	return true
+}
+
 func (e *Engine) getBins() *[]stats.Bin { return e.bins.Get().(*[]stats.Bin) }
 
 func (e *Engine) putBins(b *[]stats.Bin) {

@@ -42,6 +42,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/deploylens/deploylens/processor/deploymentprocessor/internal/lru"
 )
 
 // Key identifies a tracked service, as the tracker does.
@@ -161,7 +163,9 @@ type Book struct {
 	cfg      Config
 	mu       sync.Mutex
 	services map[Key]*service
-	evicted  int64
+	// recency orders services by last update, for O(1) eviction.
+	recency *lru.Order[Key]
+	evicted int64
 }
 
 // New returns an empty book.
@@ -175,7 +179,7 @@ func New(cfg Config) *Book {
 	if cfg.ChangeFailureWindow <= 0 {
 		cfg.ChangeFailureWindow = DefaultConfig().ChangeFailureWindow
 	}
-	return &Book{cfg: cfg, services: map[Key]*service{}}
+	return &Book{cfg: cfg, services: map[Key]*service{}, recency: lru.New[Key]()}
 }
 
 func (b *Book) get(key Key, now time.Time) *service {
@@ -188,20 +192,15 @@ func (b *Book) get(key Key, now time.Time) *service {
 		b.services[key] = s
 	}
 	s.LastUpdate = now
+	b.recency.Touch(key)
 	return s
 }
 
+// evictOldest drops the least recently updated service, in O(1).
 func (b *Book) evictOldest() {
-	var oldestKey Key
-	var oldest time.Time
-	first := true
-	for k, s := range b.services {
-		if first || s.LastUpdate.Before(oldest) {
-			oldestKey, oldest, first = k, s.LastUpdate, false
-		}
-	}
-	if !first {
-		delete(b.services, oldestKey)
+	if k, ok := b.recency.Oldest(); ok {
+		b.recency.Remove(k)
+		delete(b.services, k)
 		b.evicted++
 	}
 }
@@ -417,11 +416,17 @@ func (b *Book) Evicted() int64 {
 	return b.evicted
 }
 
-// Forget drops a key (the tracker evicted it).
-func (b *Book) Forget(key Key) {
+// Forget drops a key (the tracker forgot it); it reports whether the key
+// was in the book.
+func (b *Book) Forget(key Key) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if _, ok := b.services[key]; !ok {
+		return false
+	}
 	delete(b.services, key)
+	b.recency.Remove(key)
+	return true
 }
 
 type snapshotEntry struct {
@@ -476,10 +481,17 @@ func (b *Book) Restore(data []byte) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.services = make(map[Key]*service, len(entries))
+	b.recency.Clear()
+	entries = slices.DeleteFunc(entries, func(e snapshotEntry) bool { return e.Service == nil })
+	// Oldest update first, so the recency order is the saved one and a
+	// smaller max_services keeps the most recently updated.
+	slices.SortStableFunc(entries, func(x, y snapshotEntry) int { return x.Service.LastUpdate.Compare(y.Service.LastUpdate) })
 	for _, e := range entries {
-		if e.Service != nil && len(b.services) < b.cfg.MaxServices {
-			b.services[e.Key] = e.Service
+		if _, dup := b.services[e.Key]; !dup && len(b.services) >= b.cfg.MaxServices {
+			b.evictOldest()
 		}
+		b.services[e.Key] = e.Service
+		b.recency.Touch(e.Key)
 	}
 	return nil
 }

@@ -29,6 +29,7 @@ type TelemetryBuilder struct {
 	mu                                    sync.Mutex
 	registrations                         []metric.Registration
 	ProcessorDeploymentAlertsDropped      metric.Int64ObservableCounter
+	ProcessorDeploymentAlertsForgotten    metric.Int64Counter
 	ProcessorDeploymentAlertsRemembered   metric.Int64ObservableGauge
 	ProcessorDeploymentDataTagged         metric.Int64Counter
 	ProcessorDeploymentDeploymentsActive  metric.Int64ObservableGauge
@@ -37,14 +38,17 @@ type TelemetryBuilder struct {
 	ProcessorDeploymentEventsApplied      metric.Int64Counter
 	ProcessorDeploymentEventsIgnored      metric.Int64Counter
 	ProcessorDeploymentHealthEvaluations  metric.Int64ObservableCounter
+	ProcessorDeploymentHealthEvicted      metric.Int64ObservableCounter
 	ProcessorDeploymentHealthRefused      metric.Int64ObservableCounter
 	ProcessorDeploymentHealthServices     metric.Int64ObservableGauge
 	ProcessorDeploymentHealthStreams      metric.Int64ObservableGauge
 	ProcessorDeploymentKpiEvicted         metric.Int64ObservableCounter
 	ProcessorDeploymentKpiServices        metric.Int64ObservableGauge
+	ProcessorDeploymentRulesPending       metric.Int64ObservableGauge
 	ProcessorDeploymentServicesEvicted    metric.Int64Counter
 	ProcessorDeploymentServicesRefused    metric.Int64Counter
 	ProcessorDeploymentServicesTracked    metric.Int64ObservableGauge
+	ProcessorDeploymentSteadyServices     metric.Int64ObservableGauge
 }
 
 // TelemetryBuilderOption applies changes to default builder.
@@ -109,6 +113,21 @@ func (builder *TelemetryBuilder) RegisterProcessorDeploymentHealthEvaluationsCal
 		cb(ctx, &observerInt64{inst: builder.ProcessorDeploymentHealthEvaluations, obs: o})
 		return nil
 	}, builder.ProcessorDeploymentHealthEvaluations)
+	if err != nil {
+		return err
+	}
+	builder.mu.Lock()
+	defer builder.mu.Unlock()
+	builder.registrations = append(builder.registrations, reg)
+	return nil
+}
+
+// RegisterProcessorDeploymentHealthEvictedCallback sets callback for observable ProcessorDeploymentHealthEvicted metric.
+func (builder *TelemetryBuilder) RegisterProcessorDeploymentHealthEvictedCallback(cb metric.Int64Callback) error {
+	reg, err := builder.meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
+		cb(ctx, &observerInt64{inst: builder.ProcessorDeploymentHealthEvicted, obs: o})
+		return nil
+	}, builder.ProcessorDeploymentHealthEvicted)
 	if err != nil {
 		return err
 	}
@@ -193,12 +212,42 @@ func (builder *TelemetryBuilder) RegisterProcessorDeploymentKpiServicesCallback(
 	return nil
 }
 
+// RegisterProcessorDeploymentRulesPendingCallback sets callback for observable ProcessorDeploymentRulesPending metric.
+func (builder *TelemetryBuilder) RegisterProcessorDeploymentRulesPendingCallback(cb metric.Int64Callback) error {
+	reg, err := builder.meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
+		cb(ctx, &observerInt64{inst: builder.ProcessorDeploymentRulesPending, obs: o})
+		return nil
+	}, builder.ProcessorDeploymentRulesPending)
+	if err != nil {
+		return err
+	}
+	builder.mu.Lock()
+	defer builder.mu.Unlock()
+	builder.registrations = append(builder.registrations, reg)
+	return nil
+}
+
 // RegisterProcessorDeploymentServicesTrackedCallback sets callback for observable ProcessorDeploymentServicesTracked metric.
 func (builder *TelemetryBuilder) RegisterProcessorDeploymentServicesTrackedCallback(cb metric.Int64Callback) error {
 	reg, err := builder.meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
 		cb(ctx, &observerInt64{inst: builder.ProcessorDeploymentServicesTracked, obs: o})
 		return nil
 	}, builder.ProcessorDeploymentServicesTracked)
+	if err != nil {
+		return err
+	}
+	builder.mu.Lock()
+	defer builder.mu.Unlock()
+	builder.registrations = append(builder.registrations, reg)
+	return nil
+}
+
+// RegisterProcessorDeploymentSteadyServicesCallback sets callback for observable ProcessorDeploymentSteadyServices metric.
+func (builder *TelemetryBuilder) RegisterProcessorDeploymentSteadyServicesCallback(cb metric.Int64Callback) error {
+	reg, err := builder.meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
+		cb(ctx, &observerInt64{inst: builder.ProcessorDeploymentSteadyServices, obs: o})
+		return nil
+	}, builder.ProcessorDeploymentSteadyServices)
 	if err != nil {
 		return err
 	}
@@ -239,6 +288,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	builder.ProcessorDeploymentAlertsDropped, err = builder.meter.Int64ObservableCounter(
 		"otelcol_processor_deployment_alerts_dropped",
 		metric.WithDescription("Firing alerts not remembered (nor sent) because 10 × max_services alerts were already firing. [Alpha]"),
+		metric.WithUnit("{alert}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorDeploymentAlertsForgotten, err = builder.meter.Int64Counter(
+		"otelcol_processor_deployment_alerts_forgotten",
+		metric.WithDescription("Firing alerts resolved, with alert.reason service stopped reporting, because their service was forgotten (idle_ttl, or evicted at max_services). [Alpha]"),
 		metric.WithUnit("{alert}"),
 	)
 	errs = errors.Join(errs, err)
@@ -290,6 +345,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		metric.WithUnit("{evaluation}"),
 	)
 	errs = errors.Join(errs, err)
+	builder.ProcessorDeploymentHealthEvicted, err = builder.meter.Int64ObservableCounter(
+		"otelcol_processor_deployment_health_evicted",
+		metric.WithDescription("Services the health engine forgot, with their baselines and streams - no data for health::idle_ttl, or no longer tracked. [Alpha]"),
+		metric.WithUnit("{service}"),
+	)
+	errs = errors.Join(errs, err)
 	builder.ProcessorDeploymentHealthRefused, err = builder.meter.Int64ObservableCounter(
 		"otelcol_processor_deployment_health_refused",
 		metric.WithDescription("Services not judged because max_services were, and metric data points of new cumulative streams not followed because health::max_streams were. [Alpha]"),
@@ -320,6 +381,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		metric.WithUnit("{service}"),
 	)
 	errs = errors.Join(errs, err)
+	builder.ProcessorDeploymentRulesPending, err = builder.meter.Int64ObservableGauge(
+		"otelcol_processor_deployment_rules_pending",
+		metric.WithDescription("User alert rule conditions holding per service (pending their for duration, or firing) - at most tracked services × rules, forgotten with the service. [Alpha]"),
+		metric.WithUnit("{condition}"),
+	)
+	errs = errors.Join(errs, err)
 	builder.ProcessorDeploymentServicesEvicted, err = builder.meter.Int64Counter(
 		"otelcol_processor_deployment_services_evicted",
 		metric.WithDescription("Tracked services dropped, to make room (lru) or because they went idle (idle_ttl). [Alpha]"),
@@ -335,6 +402,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	builder.ProcessorDeploymentServicesTracked, err = builder.meter.Int64ObservableGauge(
 		"otelcol_processor_deployment_services_tracked",
 		metric.WithDescription("Services (namespace, name, environment) currently tracked. [Alpha]"),
+		metric.WithUnit("{service}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorDeploymentSteadyServices, err = builder.meter.Int64ObservableGauge(
+		"otelcol_processor_deployment_steady_services",
+		metric.WithDescription("Steady services whose last report time is remembered (for signals::steady_interval) - at most the tracked services, forgotten with the service. [Alpha]"),
 		metric.WithUnit("{service}"),
 	)
 	errs = errors.Join(errs, err)

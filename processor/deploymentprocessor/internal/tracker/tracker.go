@@ -64,6 +64,11 @@ type Hooks struct {
 	// Refused is called when a new key cannot be tracked because every
 	// tracked key is busy with a deployment.
 	Refused func()
+	// Forgotten is the one place that learns a key is gone: evicted (idle
+	// TTL, LRU) or refused. Unlike the other hooks it runs after the
+	// tracker's lock is released, so it may take other locks and call the
+	// tracker; everything kept per key elsewhere is dropped there.
+	Forgotten func(k Key, reason EvictReason)
 }
 
 // EvictReason says why a key was dropped.
@@ -73,6 +78,9 @@ type EvictReason string
 const (
 	EvictLRU  EvictReason = "lru"
 	EvictIdle EvictReason = "idle_ttl"
+	// EvictRefused: the key was refused (the tracker is full); Forgotten is
+	// told so that nothing else keeps state for a key the tracker does not.
+	EvictRefused EvictReason = "refused"
 )
 
 // Reason says what Apply did with an event, or why it ignored it.
@@ -224,9 +232,35 @@ type Tracker struct {
 	lru     lruHeap
 	// busyUntil: no key was evictable at the last scan; until then, refuse.
 	busyUntil int64
+	// forgotten holds the keys dropped or refused under the lock, for the
+	// Forgotten hook once it is released (see unlock).
+	forgotten []forgottenKey
 
 	// generation changes whenever state worth saving changes.
 	generation atomic.Uint64
+}
+
+type forgottenKey struct {
+	key    Key
+	reason EvictReason
+}
+
+// forget queues key for the Forgotten hook; called with the lock held.
+func (t *Tracker) forget(key Key, reason EvictReason) {
+	if t.cfg.Hooks.Forgotten != nil {
+		t.forgotten = append(t.forgotten, forgottenKey{key: key, reason: reason})
+	}
+}
+
+// unlock releases the write lock, then tells the Forgotten hook about the
+// keys dropped while it was held.
+func (t *Tracker) unlock() {
+	gone := t.forgotten
+	t.forgotten = nil
+	t.mu.Unlock()
+	for _, f := range gone {
+		t.cfg.Hooks.Forgotten(f.key, f.reason)
+	}
 }
 
 // New returns an empty tracker.
@@ -277,7 +311,7 @@ func (t *Tracker) Observe(key Key, version string, now time.Time) {
 	t.mu.RUnlock()
 
 	t.mu.Lock()
-	defer t.mu.Unlock()
+	defer t.unlock()
 	t.observeLocked(key, version, now)
 }
 
@@ -490,7 +524,7 @@ func (t *Tracker) Apply(ev deployevent.Event) (applied bool, reason Reason) {
 	key := Key{Namespace: ev.Namespace, Service: ev.Service, Environment: ev.Environment}
 
 	t.mu.Lock()
-	defer t.mu.Unlock()
+	defer t.unlock()
 	n := now.UnixNano()
 	e := t.entries[key]
 	if e == nil {
@@ -713,13 +747,14 @@ func (t *Tracker) advance(e *entry, now time.Time) {
 // evicts keys idle for longer than IdleTTL, whatever their phase.
 func (t *Tracker) Sweep(now time.Time) {
 	t.mu.Lock()
-	defer t.mu.Unlock()
+	defer t.unlock()
 	idleBefore := now.Add(-t.cfg.IdleTTL).UnixNano()
 	for _, e := range t.entries {
 		t.advance(e, now)
 		if t.cfg.IdleTTL > 0 && e.lastSeen.Load() < idleBefore {
 			t.removeLocked(e)
 			t.hookEvicted(EvictIdle)
+			t.forget(e.key, EvictIdle)
 		}
 	}
 }
@@ -737,6 +772,7 @@ func (t *Tracker) insertLocked(key Key, n int64) *entry {
 		if t.cfg.Hooks.Refused != nil {
 			t.cfg.Hooks.Refused()
 		}
+		t.forget(key, EvictRefused)
 		return nil
 	}
 	e := &entry{key: Key{
@@ -776,6 +812,7 @@ func (t *Tracker) evictLocked(n int64) bool {
 		}
 		t.removeLocked(e)
 		t.hookEvicted(EvictLRU)
+		t.forget(e.key, EvictLRU)
 		return true
 	}
 	t.busyUntil = n + int64(rescanAfter)
