@@ -1,0 +1,248 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+
+	"github.com/deploylens/deploylens/internal/deployevent"
+	"github.com/deploylens/deploylens/internal/scenario"
+	"github.com/deploylens/deploylens/internal/scenario/otlpsend"
+)
+
+// readMetrics decodes the file exporter's metrics output into one pmetric.Metrics.
+func readMetrics(t testing.TB, path string) pmetric.Metrics {
+	t.Helper()
+	out := pmetric.NewMetrics()
+	var u pmetric.JSONUnmarshaler
+	decodeLines(t, path, u.UnmarshalMetrics, func(m pmetric.Metrics) { m.ResourceMetrics().MoveAndAppendTo(out.ResourceMetrics()) })
+	return out
+}
+
+// metricPoint is one number data point of a named metric, flattened.
+type metricPoint struct {
+	Service string
+	Attrs   map[string]any
+	Start   pcommon.Timestamp
+	Time    pcommon.Timestamp
+	Value   float64
+}
+
+// metricPoints lists the points of metric name for service, in arrival order.
+func metricPoints(metrics pmetric.Metrics, name, service string) []metricPoint {
+	var out []metricPoint
+	for i := 0; i < metrics.ResourceMetrics().Len(); i++ {
+		rm := metrics.ResourceMetrics().At(i)
+		svc, _ := rm.Resource().Attributes().Get(deployevent.AttrServiceName)
+		if svc.AsString() != service {
+			continue
+		}
+		for j := 0; j < rm.ScopeMetrics().Len(); j++ {
+			ms := rm.ScopeMetrics().At(j).Metrics()
+			for k := 0; k < ms.Len(); k++ {
+				m := ms.At(k)
+				if m.Name() != name {
+					continue
+				}
+				var dps pmetric.NumberDataPointSlice
+				switch m.Type() {
+				case pmetric.MetricTypeGauge:
+					dps = m.Gauge().DataPoints()
+				case pmetric.MetricTypeSum:
+					dps = m.Sum().DataPoints()
+				default:
+					continue
+				}
+				for l := 0; l < dps.Len(); l++ {
+					dp := dps.At(l)
+					v := dp.DoubleValue()
+					if dp.ValueType() == pmetric.NumberDataPointValueTypeInt {
+						v = float64(dp.IntValue())
+					}
+					out = append(out, metricPoint{Service: service, Attrs: dp.Attributes().AsRaw(), Start: dp.StartTimestamp(), Time: dp.Timestamp(), Value: v})
+				}
+			}
+		}
+	}
+	return out
+}
+
+// lastBaselines returns, per indicator, the last deployment.indicator.baseline
+// of service in phase `during` (cohort-less).
+func lastBaselines(metrics pmetric.Metrics, service string) map[string]float64 {
+	out := map[string]float64{}
+	for _, p := range metricPoints(metrics, "deployment.indicator.baseline", service) {
+		if p.Attrs["deployment.phase"] == "during" && (p.Attrs["deployment.cohort"] == nil || p.Attrs["deployment.cohort"] == "") {
+			out[p.Attrs["indicator.name"].(string)] = p.Value
+		}
+	}
+	return out
+}
+
+// succeededCount returns the last deployment.count point of service with
+// status succeeded (any judgement) and whether there was one.
+func succeededCount(metrics pmetric.Metrics, service string) (metricPoint, bool) {
+	var last metricPoint
+	found := false
+	for _, p := range metricPoints(metrics, "deployment.count", service) {
+		if p.Attrs["deployment.status"] == "succeeded" && p.Value > 0 {
+			last, found = p, true
+		}
+	}
+	return last, found
+}
+
+// TestE2EFaultKilledMidDeployment: with file_storage for the processor, a
+// deployment is running and its baselines are frozen; the collector is
+// SIGKILLed (no shutdown flush) and restarted on the same storage directory.
+// After it: spans of the service are still tagged `during` with the
+// deployment's id, the frozen baselines are the same values, and the KPI
+// counter of an earlier (GitHub) deployment keeps its value and its start
+// timestamp.
+func TestE2EFaultKilledMidDeployment(t *testing.T) {
+	webhookPort, grpcPort := freePort(t), freePort(t)
+	dir := t.TempDir()
+	storageDir := filepath.Join(dir, "storage")
+	require.NoError(t, os.MkdirAll(storageDir, 0o700))
+	tracesOut, metricsOut := filepath.Join(dir, "traces.json"), filepath.Join(dir, "metrics.json")
+	const flushInterval = time.Second
+	env := map[string]string{"GITHUB_WEBHOOK_SECRET": githubSecret}
+	c := startCollector(t, collectorConfig{YAML: fmt.Sprintf(`
+extensions:
+  file_storage:
+    directory: %s
+receivers:
+  deployment:
+    endpoint: 127.0.0.1:%d
+    github: {secret: "${env:GITHUB_WEBHOOK_SECRET}"}
+  otlp:
+    protocols:
+      grpc:
+        endpoint: 127.0.0.1:%d
+processors:
+  deployment:
+    storage: file_storage
+    flush_interval: %s
+    signals:
+      interval: 1s
+      steady_interval: 1s
+exporters:
+  file/traces: {path: %s, flush_interval: 100ms}
+  file/metrics: {path: %s, flush_interval: 100ms}
+  debug: {}
+service:
+  pipelines:
+    logs:
+      receivers: [deployment, otlp]
+      processors: [deployment]
+      exporters: [debug]
+    metrics:
+      receivers: [otlp]
+      processors: [deployment]
+      exporters: [file/metrics]
+    traces:
+      receivers: [otlp]
+      processors: [deployment]
+      exporters: [file/traces]
+`, storageDir, webhookPort, grpcPort, flushInterval, tracesOut, metricsOut),
+		Extensions: []string{"file_storage"},
+		Env:        env,
+	})
+
+	// An earlier deployment, finished: the real GitHub payloads, in_progress then success.
+	github := fmt.Sprintf("http://127.0.0.1:%d/webhooks/github", webhookPort)
+	for _, state := range []string{"in_progress", "success"} {
+		body, headers := githubStatus(t, state)
+		status, answer := postHTTP(t, github, body, headers)
+		require.Equal(t, http.StatusOK, status, answer)
+	}
+
+	// A clean deployment replayed up to 30 s (simulated) before its end: its
+	// baselines learned in the warm-up and froze at its start.
+	sc := libraryScenario(t, scenario.KindNone, 50)
+	sc.Start = time.Now().Add(-sc.WarmUp - sc.Observe).Truncate(time.Second)
+	label := sc.Label()
+	cut := label.DeploymentStart.Add(sc.Observe - 30*time.Second)
+	ctx := context.Background()
+	newSender := func() *otlpsend.Sender {
+		s, err := otlpsend.New(ctx, otlpsend.Config{
+			Endpoint:       fmt.Sprintf("127.0.0.1:%d", grpcPort),
+			DeploymentsURL: fmt.Sprintf("http://127.0.0.1:%d/v1/deployments", webhookPort),
+		})
+		require.NoError(t, err)
+		return s
+	}
+	steps, err := sc.Steps()
+	require.NoError(t, err)
+	var tail []scenario.Step
+	sender := newSender()
+	for st := range steps {
+		// The deployment keeps running: its end is not this test's subject.
+		st.Events = slices.DeleteFunc(st.Events, func(e deployevent.Event) bool { return e.State == deployevent.StateSucceeded })
+		if st.Time.After(cut) {
+			tail = append(tail, st)
+			continue
+		}
+		require.NoError(t, sender.Send(ctx, st))
+	}
+	require.NoError(t, sender.Shutdown(ctx))
+	require.NotEmpty(t, tail)
+
+	var before map[string]float64
+	var countBefore metricPoint
+	eventually(t, 30*time.Second, "frozen baselines of "+label.Service+" and the GitHub deployment counted", func() bool {
+		m := readMetrics(t, metricsOut)
+		before = lastBaselines(m, label.Service)
+		var ok bool
+		countBefore, ok = succeededCount(m, "Hello-World")
+		return len(before) > 0 && ok
+	})
+	t.Logf("baselines before the kill: %v; deployment.count{Hello-World,succeeded}=%g since %s", before, countBefore.Value, countBefore.Start.AsTime())
+
+	// Everything is older than a flush interval: it must be on disk.
+	time.Sleep(3 * flushInterval)
+	c.Kill()
+	require.NoError(t, os.Remove(tracesOut))
+	require.NoError(t, os.Remove(metricsOut))
+	c.Restart(env)
+	require.Contains(t, c.Output(), "Restored deployment state")
+
+	// The deployment is still running, with its id.
+	sendSpans(t, grpcPort, label.Service, 1,
+		fmt.Sprintf("service.namespace=%q", label.Namespace), fmt.Sprintf("deployment.environment.name=%q", label.Environment))
+	after := waitForSpans(t, tracesOut, label.Service, 1)
+	assert.Equal(t, "during", after[len(after)-1]["deployment.phase"], "the phase survived SIGKILL")
+	assert.Equal(t, label.DeploymentID, after[len(after)-1]["deployment.id"], "the deployment id survived SIGKILL")
+
+	// The rest of the deployment's traffic: it is judged against the same frozen baselines.
+	sender = newSender()
+	for _, st := range tail {
+		require.NoError(t, sender.Send(ctx, st))
+	}
+	require.NoError(t, sender.Shutdown(ctx))
+	var got map[string]float64
+	var countAfter metricPoint
+	eventually(t, 30*time.Second, "baselines and the KPI counter after the restart", func() bool {
+		m := readMetrics(t, metricsOut)
+		got = lastBaselines(m, label.Service)
+		var ok bool
+		countAfter, ok = succeededCount(m, "Hello-World")
+		return len(got) >= len(before) && ok
+	})
+	t.Logf("baselines after the restart: %v", got)
+	for indicator, value := range before {
+		assert.InDelta(t, value, got[indicator], 1e-9*max(1, value), "the frozen baseline of %s survived SIGKILL", indicator)
+	}
+	assert.Equal(t, countBefore.Value, countAfter.Value, "deployment.count kept its value")
+	assert.Equal(t, countBefore.Start, countAfter.Start, "deployment.count kept its start timestamp: %s vs %s", countBefore.Start.AsTime(), countAfter.Start.AsTime())
+}
