@@ -2,17 +2,25 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
+	"strconv"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 
 	"github.com/deploylens/deploylens/internal/deployevent"
@@ -245,4 +253,139 @@ service:
 	}
 	assert.Equal(t, countBefore.Value, countAfter.Value, "deployment.count kept its value")
 	assert.Equal(t, countBefore.Start, countAfter.Start, "deployment.count kept its start timestamp: %s vs %s", countBefore.Start.AsTime(), countAfter.Start.AsTime())
+}
+
+// resolvedSignal is alertSignal resolved at endedAt.
+func resolvedSignal(service, deploymentID string, startedAt, endedAt time.Time) plog.Logs {
+	logs := alertSignal(service, deploymentID, startedAt)
+	lr := logs.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().At(0)
+	lr.SetSeverityNumber(plog.SeverityNumberWarn)
+	lr.Attributes().PutStr(deployevent.AttrAlertState, deployevent.AlertResolved)
+	lr.Attributes().PutStr(deployevent.AttrAlertEndedAt, endedAt.UTC().Format(time.RFC3339Nano))
+	return logs
+}
+
+// hookAlert is the part of a webhook channel's alert we check.
+type hookAlert struct {
+	Status       string    `json:"status"`
+	Fingerprint  string    `json:"fingerprint"`
+	DeploymentID string    `json:"deployment_id"`
+	StartsAt     time.Time `json:"starts_at"`
+	EndsAt       time.Time `json:"ends_at"`
+}
+
+// hookServer records the alerts POSTed to a webhook channel, on a fixed port.
+type hookServer struct {
+	mu     sync.Mutex
+	alerts []hookAlert
+}
+
+func startHookServer(t *testing.T, port int) *hookServer {
+	t.Helper()
+	h := &hookServer{}
+	ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	require.NoError(t, err)
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var body struct {
+			Alerts []hookAlert `json:"alerts"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		h.mu.Lock()
+		h.alerts = append(h.alerts, body.Alerts...)
+		h.mu.Unlock()
+	}))
+	srv.Listener = ln
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return h
+}
+
+func (h *hookServer) received() []hookAlert {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.Clone(h.alerts)
+}
+
+// alertmanagerReceived is Alertmanager's own count of alerts received with status.
+func alertmanagerReceived(t *testing.T, base, status string) float64 {
+	t.Helper()
+	resp, err := http.Get(base + "/metrics")
+	require.NoError(t, err)
+	defer func() { _ = resp.Body.Close() }()
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	m := regexp.MustCompile(`(?m)^alertmanager_alerts_received_total\{status="` + status + `",version="v2"\} (\S+)$`).FindSubmatch(body)
+	if m == nil {
+		return 0
+	}
+	v, err := strconv.ParseFloat(string(m[1]), 64)
+	require.NoError(t, err)
+	return v
+}
+
+// TestE2EFaultAlertsQueuedAcrossKill: Alertmanager and a webhook channel are
+// down; a firing alert, and another alert that fires then resolves, are
+// signalled and queued (persistent sending queues on file_storage); the
+// collector is SIGKILLed with them queued; Alertmanager and the webhook
+// come up and the collector restarts on the same storage: the firing alert
+// arrives with its original startsAt, the resolve arrives too.
+func TestE2EFaultAlertsQueuedAcrossKill(t *testing.T) {
+	requireDebianBinary(t, alertmanagerBinary, "prometheus-alertmanager")
+	amPort, hookPort, otlpPort := freePort(t), freePort(t), freePort(t)
+	c := startQueuedAlertsCollector(t, otlpPort, amPort, fmt.Sprintf(`    channels:
+      audit:
+        type: webhook
+        endpoint: http://127.0.0.1:%d/hook
+        timeout: 2s
+    routes:
+      - channels: [audit]
+`, hookPort))
+	startedAt := time.Now().Add(-2 * time.Minute).Truncate(time.Second)
+	endedAt := time.Now().Add(-30 * time.Second).Truncate(time.Second)
+	sendLogs(t, otlpPort,
+		alertSignal("checkout", "deploy-kill-firing", startedAt),
+		alertSignal("cart", "deploy-kill-resolved", startedAt),
+		resolvedSignal("cart", "deploy-kill-resolved", startedAt, endedAt))
+
+	// Let every target try (and fail) at least once, then kill the collector with it all queued.
+	time.Sleep(2 * time.Second)
+	c.Kill()
+	base := startAlertmanager(t, amPort)
+	hook := startHookServer(t, hookPort)
+	c.Restart(nil)
+
+	var alerts []amAlert
+	eventually(t, 30*time.Second, "the queued firing alert and the resolve in Alertmanager after the kill", func() bool {
+		alerts = alertmanagerAlerts(t, base)
+		return len(alerts) > 0 && alertmanagerReceived(t, base, "resolved") >= 1
+	})
+	require.Len(t, alerts, 1, "the resolved alert is not active: %v", alerts)
+	got := alerts[0]
+	assert.Equal(t, "deploy-kill-firing", got.Labels["deployment_id"])
+	assert.Equal(t, "checkout", got.Labels["service"])
+	assert.True(t, got.StartsAt.Equal(startedAt), "startsAt is when the alert began: %s vs %s", got.StartsAt, startedAt)
+	assert.Equal(t, "active", got.Status.State)
+
+	var notes []hookAlert
+	eventually(t, 30*time.Second, "three notifications on the webhook channel after the kill", func() bool {
+		notes = hook.received()
+		return len(notes) >= 3
+	})
+	t.Logf("Alertmanager received firing=%g resolved=%g; the webhook got %+v", alertmanagerReceived(t, base, "firing"), alertmanagerReceived(t, base, "resolved"), notes)
+	byKey := map[string]hookAlert{}
+	for _, n := range notes {
+		byKey[n.DeploymentID+"/"+n.Status] = n
+	}
+	firing, ok := byKey["deploy-kill-firing/firing"]
+	require.True(t, ok, "%+v", notes)
+	assert.True(t, firing.StartsAt.Equal(startedAt), "starts_at: %s vs %s", firing.StartsAt, startedAt)
+	resolved, ok := byKey["deploy-kill-resolved/resolved"]
+	require.True(t, ok, "the resolve sent while the channel was down arrives: %+v", notes)
+	assert.True(t, resolved.StartsAt.Equal(startedAt), "starts_at: %s vs %s", resolved.StartsAt, startedAt)
+	assert.True(t, resolved.EndsAt.Equal(endedAt), "ends_at: %s vs %s", resolved.EndsAt, endedAt)
+	assert.Contains(t, byKey, "deploy-kill-resolved/firing", "the firing notification before the resolve: %+v", notes)
+	c.Stop()
 }
