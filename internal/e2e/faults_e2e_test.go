@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -388,4 +389,208 @@ func TestE2EFaultAlertsQueuedAcrossKill(t *testing.T) {
 	assert.True(t, resolved.EndsAt.Equal(endedAt), "ends_at: %s vs %s", resolved.EndsAt, endedAt)
 	assert.Contains(t, byKey, "deploy-kill-resolved/firing", "the firing notification before the resolve: %+v", notes)
 	c.Stop()
+}
+
+// floodPayload is one real webhook body with the headers that make the
+// receiver accept it.
+type floodPayload struct {
+	path    string
+	body    []byte
+	headers map[string]string
+}
+
+// floodPayloads are real GitHub and GitLab deliveries and a generic batch from the
+// receiver's testdata, signed or carrying the tokens of floodReceiverYAML.
+func floodPayloads(t *testing.T) []floodPayload {
+	t.Helper()
+	read := func(parts ...string) []byte {
+		body, err := os.ReadFile(filepath.Join(append([]string{repoRoot(t), "receiver", "deploymentreceiver", "testdata"}, parts...)...))
+		require.NoError(t, err)
+		return body
+	}
+	github := read("github", "github-deployment_status-success.json")
+	return []floodPayload{
+		{"/webhooks/github", github, map[string]string{
+			"Content-Type": "application/json", "X-GitHub-Event": "deployment_status", "X-Hub-Signature-256": signGitHub(github),
+		}},
+		{"/webhooks/gitlab", read("gitlab", "gitlab-deployment_hook-success.json"), map[string]string{
+			"Content-Type": "application/json", "X-Gitlab-Event": "Deployment Hook", "X-Gitlab-Token": "flood-gitlab-token",
+		}},
+		{"/v1/deployments", read("generic", "array.json"), map[string]string{
+			"Content-Type": "application/json", "Authorization": "Bearer flood-generic-token",
+		}},
+	}
+}
+
+// floodTally is what the flooding clients were answered.
+type floodTally struct {
+	mu         sync.Mutex
+	requests   int
+	ok         int
+	accepted   int // events the 200 answers say were accepted
+	refused    int // 503 with Retry-After
+	unexpected []string
+}
+
+func (f *floodTally) add(status int, retryAfter, body string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.requests++
+	switch {
+	case status == http.StatusOK:
+		var answer struct {
+			Accepted int `json:"accepted"`
+		}
+		if err := json.Unmarshal([]byte(body), &answer); err != nil || answer.Accepted < 1 {
+			f.unexpected = append(f.unexpected, "200 without accepted events: "+body)
+			return
+		}
+		f.ok++
+		f.accepted += answer.Accepted
+	case status == http.StatusServiceUnavailable && retryAfter != "":
+		f.refused++
+	default:
+		if len(f.unexpected) < 20 {
+			f.unexpected = append(f.unexpected, fmt.Sprintf("%d (Retry-After %q): %s", status, retryAfter, body))
+		}
+	}
+}
+
+// vmRSS reads the resident set size of process pid from /proc, in bytes.
+func vmRSS(pid int) (int64, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	m := regexp.MustCompile(`(?m)^VmRSS:\s+(\d+) kB$`).FindSubmatch(data)
+	if m == nil {
+		return 0, fmt.Errorf("no VmRSS in /proc/%d/status", pid)
+	}
+	kb, err := strconv.ParseInt(string(m[1]), 10, 64)
+	return kb * 1024, err
+}
+
+// lifecycleCount counts the deployment.lifecycle records in the file
+// exporter's output (one per accepted event) without decoding every line.
+func lifecycleCount(t *testing.T, path string) int {
+	t.Helper()
+	n := 0
+	for _, line := range fileLines(t, path) {
+		n += bytes.Count(line, []byte(`"eventName":"deployment.lifecycle"`))
+	}
+	return n
+}
+
+// TestE2EFaultReceiverFlood: 32 concurrent clients post real, signed webhook
+// deliveries for 20 s (5 s with -short) to a receiver whose pipeline has a
+// tight memory_limiter. Every answer is 200, or 503 with Retry-After when the
+// limiter refuses; every accepted event comes out of the file exporter; the
+// collector's RSS stays bounded. The collector runs with GOGC=off, so its heap
+// grows until the limiter steps in (refusing, and collecting at its hard
+// limit): refusal is certain, not a matter of the machine's speed.
+func TestE2EFaultReceiverFlood(t *testing.T) {
+	const clients = 32
+	const rssBound = 512 << 20
+	duration := 20 * time.Second
+	if testing.Short() {
+		duration = 5 * time.Second
+	}
+	port := freePort(t)
+	out := filepath.Join(t.TempDir(), "events.json")
+	c := startCollector(t, collectorConfig{YAML: fmt.Sprintf(`
+receivers:
+  deployment:
+    endpoint: 127.0.0.1:%d
+    github: {secret: "${env:GITHUB_WEBHOOK_SECRET}"}
+    gitlab: {token: flood-gitlab-token}
+    generic: {bearer_token: flood-generic-token}
+    retry_after: 1s
+processors:
+  memory_limiter:
+    check_interval: 100ms
+    limit_mib: 64
+    spike_limit_mib: 16
+  deployment: {}
+exporters:
+  file: {path: %s, flush_interval: 100ms}
+service:
+  pipelines:
+    logs:
+      receivers: [deployment]
+      processors: [memory_limiter, deployment]
+      exporters: [file]
+`, port, out), Env: map[string]string{"GITHUB_WEBHOOK_SECRET": githubSecret, "GOGC": "off"}})
+
+	payloads := floodPayloads(t)
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: clients}}
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	ctx, cancel := context.WithTimeout(context.Background(), duration)
+	defer cancel()
+
+	var peakRSS int64
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			if rss, err := vmRSS(c.PID()); err == nil && rss > peakRSS {
+				peakRSS = rss
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+
+	var tally floodTally
+	var wg sync.WaitGroup
+	for i := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for n := i; ctx.Err() == nil; n++ {
+				p := payloads[n%len(payloads)]
+				req, err := http.NewRequestWithContext(context.Background(), http.MethodPost, base+p.path, bytes.NewReader(p.body))
+				if err != nil {
+					tally.add(0, "", err.Error())
+					return
+				}
+				for k, v := range p.headers {
+					req.Header.Set(k, v)
+				}
+				resp, err := client.Do(req)
+				if err != nil {
+					tally.add(0, "", err.Error())
+					continue
+				}
+				body, err := io.ReadAll(resp.Body)
+				_ = resp.Body.Close()
+				if err != nil {
+					tally.add(0, "", err.Error())
+					continue
+				}
+				tally.add(resp.StatusCode, resp.Header.Get("Retry-After"), string(body))
+			}
+		}()
+	}
+	wg.Wait()
+	<-sampled
+
+	t.Logf("%d clients for %s: %d requests, %d answered 200 (%d events accepted), %d answered 503 with Retry-After; peak RSS %.1f MiB",
+		clients, duration, tally.requests, tally.ok, tally.accepted, tally.refused, float64(peakRSS)/(1<<20))
+	assert.Empty(t, tally.unexpected, "every answer is 200, or 503 with Retry-After")
+	require.Positive(t, tally.ok)
+	assert.Positive(t, tally.refused, "the memory limiter refused some: the 503 path was exercised")
+	var got int
+	eventually(t, 30*time.Second, fmt.Sprintf("%d lifecycle records in the file exporter's output", tally.accepted), func() bool {
+		got = lifecycleCount(t, out)
+		return got >= tally.accepted
+	})
+	c.Stop()
+	got = lifecycleCount(t, out)
+	assert.Equal(t, tally.accepted, got, "every accepted event came out, and nothing refused did")
+	assert.Less(t, peakRSS, int64(rssBound), "RSS stays bounded")
 }
