@@ -387,7 +387,10 @@ func TestE2EFaultAlertsQueuedAcrossKill(t *testing.T) {
 	require.True(t, ok, "the resolve sent while the channel was down arrives: %+v", notes)
 	assert.True(t, resolved.StartsAt.Equal(startedAt), "starts_at: %s vs %s", resolved.StartsAt, startedAt)
 	assert.True(t, resolved.EndsAt.Equal(endedAt), "ends_at: %s vs %s", resolved.EndsAt, endedAt)
-	assert.Contains(t, byKey, "deploy-kill-resolved/firing", "the firing notification before the resolve: %+v", notes)
+	order := slices.IndexFunc(notes, func(n hookAlert) bool { return n.DeploymentID == "deploy-kill-resolved" && n.Status == "firing" })
+	assert.GreaterOrEqual(t, order, 0, "the firing notification of the resolved alert arrives: %+v", notes)
+	assert.Less(t, order, slices.IndexFunc(notes, func(n hookAlert) bool { return n.DeploymentID == "deploy-kill-resolved" && n.Status == "resolved" }),
+		"the firing notification before the resolve: %+v", notes)
 	c.Stop()
 }
 
