@@ -592,6 +592,14 @@ service:
 		got = lifecycleCount(t, out)
 		return got >= tally.accepted
 	})
+	// The collector counted the same refusals.
+	refusedCounted := 0.0
+	for _, m := range regexp.MustCompile(`(?m)^otelcol_receiver_deployment_requests_refused(?:_total)?\{[^}]*reason="pipeline_refused"[^}]*\} (\S+)$`).FindAllStringSubmatch(c.SelfMetrics(), -1) {
+		v, err := strconv.ParseFloat(m[1], 64)
+		require.NoError(t, err)
+		refusedCounted += v
+	}
+	assert.InDelta(t, float64(tally.refused), refusedCounted, 0.5, "otelcol_receiver_deployment_requests_refused{reason=pipeline_refused} counts the 503s")
 	c.Stop()
 	got = lifecycleCount(t, out)
 	assert.Equal(t, tally.accepted, got, "every accepted event came out, and nothing refused did")
