@@ -106,16 +106,15 @@ func alertSignal(service, deploymentID string, startedAt time.Time) plog.Logs {
 	return logs
 }
 
-// TestE2EAlertsQueuedAcrossRestart: an alert arrives while Alertmanager is
-// down; the collector is restarted with the alert still queued (persistent
-// sending queue on file_storage); Alertmanager comes up; the alert is
-// delivered with its labels.
-func TestE2EAlertsQueuedAcrossRestart(t *testing.T) {
-	requireDebianBinary(t, alertmanagerBinary, "prometheus-alertmanager")
-	amPort, otlpPort, gatePort := freePort(t), freePort(t), freePort(t)
+// startQueuedAlertsCollector runs an OTLP logs pipeline into the deployment
+// exporter delivering to Alertmanager on amPort through persistent sending
+// queues (file_storage) retrying forever; exporterYAML adds to the exporter's
+// settings (indented four spaces).
+func startQueuedAlertsCollector(t *testing.T, otlpPort, amPort int, exporterYAML string) *collector {
+	t.Helper()
 	storageDir := filepath.Join(t.TempDir(), "queue")
 	require.NoError(t, os.MkdirAll(storageDir, 0o700))
-	c := startCollector(t, collectorConfig{YAML: fmt.Sprintf(`
+	return startCollector(t, collectorConfig{YAML: fmt.Sprintf(`
 extensions:
   file_storage:
     directory: %s
@@ -129,9 +128,7 @@ exporters:
     alertmanager:
       endpoints: [http://127.0.0.1:%d]
       timeout: 2s
-    gate:
-      endpoint: 127.0.0.1:%d
-    sending_queue:
+%s    sending_queue:
       storage: file_storage
     retry_on_failure:
       initial_interval: 500ms
@@ -142,14 +139,31 @@ service:
     logs:
       receivers: [otlp]
       exporters: [deployment]
-`, storageDir, otlpPort, amPort, gatePort), Extensions: []string{"file_storage"}})
+`, storageDir, otlpPort, amPort, exporterYAML), Extensions: []string{"file_storage"}})
+}
 
+// sendLogs sends each of logs over OTLP/gRPC to 127.0.0.1:port.
+func sendLogs(t *testing.T, port int, logs ...plog.Logs) {
+	t.Helper()
 	ctx := context.Background()
-	sender, err := otlpsend.New(ctx, otlpsend.Config{Endpoint: fmt.Sprintf("127.0.0.1:%d", otlpPort)})
+	sender, err := otlpsend.New(ctx, otlpsend.Config{Endpoint: fmt.Sprintf("127.0.0.1:%d", port)})
 	require.NoError(t, err)
-	startedAt := time.Now().Add(-time.Minute).Truncate(time.Second)
-	require.NoError(t, sender.Send(ctx, scenario.Step{Time: time.Now(), Logs: alertSignal("checkout", "deploy-queued-1", startedAt)}))
+	for _, l := range logs {
+		require.NoError(t, sender.Send(ctx, scenario.Step{Time: time.Now(), Logs: l}))
+	}
 	require.NoError(t, sender.Shutdown(ctx))
+}
+
+// TestE2EAlertsQueuedAcrossRestart: an alert arrives while Alertmanager is
+// down; the collector is restarted with the alert still queued (persistent
+// sending queue on file_storage); Alertmanager comes up; the alert is
+// delivered with its labels.
+func TestE2EAlertsQueuedAcrossRestart(t *testing.T) {
+	requireDebianBinary(t, alertmanagerBinary, "prometheus-alertmanager")
+	amPort, otlpPort, gatePort := freePort(t), freePort(t), freePort(t)
+	c := startQueuedAlertsCollector(t, otlpPort, amPort, fmt.Sprintf("    gate:\n      endpoint: 127.0.0.1:%d\n", gatePort))
+	startedAt := time.Now().Add(-time.Minute).Truncate(time.Second)
+	sendLogs(t, otlpPort, alertSignal("checkout", "deploy-queued-1", startedAt))
 
 	// Let the exporter try (and fail) at least once, then restart it with the alert queued.
 	time.Sleep(2 * time.Second)

@@ -212,6 +212,20 @@ func (c *collector) Stop() {
 	require.NoError(c.t, c.exitErr, "collector exits 0 on SIGTERM")
 }
 
+// Kill sends SIGKILL (no shutdown, no final flush) and waits for the exit.
+func (c *collector) Kill() {
+	c.t.Helper()
+	require.NoError(c.t, c.cmd.Process.Signal(syscall.SIGKILL))
+	select {
+	case <-c.done:
+	case <-time.After(10 * time.Second):
+		c.t.Fatalf("collector still running 10s after SIGKILL")
+	}
+}
+
+// PID is the running process's id.
+func (c *collector) PID() int { return c.cmd.Process.Pid }
+
 // Output is everything the process printed so far.
 func (c *collector) Output() string { return c.output.String() }
 
@@ -296,12 +310,19 @@ func readLogs(t testing.TB, path string) plog.Logs {
 	t.Helper()
 	out := plog.NewLogs()
 	var u plog.JSONUnmarshaler
-	for _, line := range fileLines(t, path) {
-		l, err := u.UnmarshalLogs(line)
-		require.NoError(t, err)
-		l.ResourceLogs().MoveAndAppendTo(out.ResourceLogs())
-	}
+	decodeLines(t, path, u.UnmarshalLogs, func(l plog.Logs) { l.ResourceLogs().MoveAndAppendTo(out.ResourceLogs()) })
 	return out
+}
+
+// decodeLines decodes each complete line of the file exporter's output at
+// path and hands it to add.
+func decodeLines[T any](t testing.TB, path string, decode func([]byte) (T, error), add func(T)) {
+	t.Helper()
+	for _, line := range fileLines(t, path) {
+		v, err := decode(line)
+		require.NoError(t, err)
+		add(v)
+	}
 }
 
 // lifecycleRecord is one deployment.lifecycle record flattened for assertions.

@@ -248,10 +248,6 @@ func readTraces(t testing.TB, path string) ptrace.Traces {
 	t.Helper()
 	out := ptrace.NewTraces()
 	var u ptrace.JSONUnmarshaler
-	for _, line := range fileLines(t, path) {
-		tr, err := u.UnmarshalTraces(line)
-		require.NoError(t, err)
-		tr.ResourceSpans().MoveAndAppendTo(out.ResourceSpans())
-	}
+	decodeLines(t, path, u.UnmarshalTraces, func(tr ptrace.Traces) { tr.ResourceSpans().MoveAndAppendTo(out.ResourceSpans()) })
 	return out
 }

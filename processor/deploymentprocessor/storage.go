@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"time"
 
 	"go.opentelemetry.io/collector/component"
@@ -39,6 +40,9 @@ type stateStore struct {
 	// saved, and when.
 	healthGeneration uint64
 	healthSaved      time.Time
+	// healthFrozen fingerprints which keys had frozen baselines, for which
+	// deployment, at the last health save.
+	healthFrozen uint64
 }
 
 func openStateStore(ctx context.Context, host component.Host, storageID, self component.ID, logger *zap.Logger) (*stateStore, error) {
@@ -117,22 +121,44 @@ func (s *stateStore) restoreHealth(ctx context.Context, engine *health.Engine, n
 		s.logger.Warn("Cannot decode saved health state; starting empty", zap.Error(err))
 		return
 	}
-	s.healthGeneration, s.healthSaved = engine.Generation(), now
+	s.healthGeneration, s.healthSaved, s.healthFrozen = engine.Generation(), now, frozenFingerprint(engine)
 	s.logger.Info("Restored health state", zap.Int("services", n))
 }
 
 // saveHealth writes the health state when it changed and healthSaveInterval
-// has passed since the last save, or always when final.
+// has passed since the last save, or when baselines froze or thawed since the
+// last save (a crash must not lose a deployment's frozen baseline for longer
+// than flush_interval), or always when final.
 func (s *stateStore) saveHealth(ctx context.Context, engine *health.Engine, now time.Time, final bool) error {
 	generation := engine.Generation()
-	if !final && (generation == s.healthGeneration || now.Sub(s.healthSaved) < healthSaveInterval) {
+	frozen := frozenFingerprint(engine)
+	if !final && (generation == s.healthGeneration || (now.Sub(s.healthSaved) < healthSaveInterval && frozen == s.healthFrozen)) {
 		return nil
 	}
 	if err := s.client.Set(ctx, healthKey, engine.MarshalState(now)); err != nil {
 		return fmt.Errorf("saving health state: %w", err)
 	}
-	s.healthGeneration, s.healthSaved = generation, now
+	s.healthGeneration, s.healthSaved, s.healthFrozen = generation, now, frozen
 	return nil
+}
+
+// frozenFingerprint sums a hash of (key, deployment id) over the keys whose
+// baselines are frozen, in any order: it changes when one freezes, thaws or
+// is judged for another deployment.
+func frozenFingerprint(engine *health.Engine) uint64 {
+	var sum uint64
+	engine.Snapshots(func(snap *health.Snapshot) bool {
+		if snap.Frozen {
+			h := fnv.New64a()
+			for _, part := range []string{snap.Key.Namespace, snap.Key.Service, snap.Key.Environment, snap.DeploymentID} {
+				_, _ = h.Write([]byte(part))
+				_, _ = h.Write([]byte{0})
+			}
+			sum += h.Sum64()
+		}
+		return true
+	})
+	return sum
 }
 
 func (s *stateStore) close(ctx context.Context) error {

@@ -3,6 +3,7 @@ package deploymentprocessor
 import (
 	"context"
 	"errors"
+	"math/rand/v2"
 	"sync"
 	"testing"
 	"time"
@@ -305,4 +306,30 @@ func TestRestartKeepsKPIsAndAlerts(t *testing.T) {
 	resent := ps.proc.signals.alerts.Evaluate(actx, cond, t0.Add(6*time.Minute))
 	require.Len(t, resent, 1, "re-sent when due")
 	assert.Equal(t, fired[0].StartedAt, resent[0].StartedAt, "a re-send of the same alert")
+}
+
+// TestFrozenBaselinesSavedAtNextFlush: baselines freezing for a deployment
+// are saved at the next flush, though the health state was saved less than
+// healthSaveInterval ago: a crash loses at most flush_interval of them.
+func TestFrozenBaselinesSavedAtNextFlush(t *testing.T) {
+	store := newMemStorage()
+	ps := newPipelines(t, pipelineOptions{edit: withStorage(10 * time.Millisecond), host: hostWith(store)})
+	rng := rand.New(rand.NewPCG(3, 5)) //nolint:gosec // test data
+	at := t0
+	for range 3 {
+		at = at.Add(10 * time.Second)
+		ps.serveInterval(t, rng, at, v1("pod-a"))
+	}
+	require.Eventually(t, func() bool { return store.setCountOf(healthKey) >= 1 }, 5*time.Second, 5*time.Millisecond)
+	saved := store.setCountOf(healthKey)
+
+	ps.consumeEvents(t, deployEvent("rollout-1", deployevent.StateStarted, at.Sub(t0)))
+	at = at.Add(10 * time.Second)
+	ps.serveInterval(t, rng, at, v1("pod-a"))
+	snap := checkoutHealth(ps)
+	require.NotNil(t, snap)
+	require.True(t, snap.Frozen, "the deployment froze the baselines")
+	require.Less(t, ps.clock.Now().Sub(t0), healthSaveInterval, "all within one healthSaveInterval")
+	assert.Eventually(t, func() bool { return store.setCountOf(healthKey) > saved }, 5*time.Second, 5*time.Millisecond,
+		"the freeze is saved at the next flush")
 }
