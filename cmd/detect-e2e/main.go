@@ -31,14 +31,15 @@ func main() {
 	wave := flag.Int("wave", 26, "deployments at once")
 	observe := flag.Duration("observe", 4*time.Minute, "how long each deployment is watched from its start")
 	lead := flag.Duration("lead", 90*time.Second, "time to fast-forward a wave's warm-ups before its first deployment starts")
+	debugLog := flag.String("debug-log", "", "a file the collector logs to at debug level (the evidence of every alarming evaluation)")
 	flag.Parse()
-	if err := run(*binary, *seed, *perCell, *filter, *wave, *observe, *lead); err != nil {
+	if err := run(*binary, *seed, *perCell, *filter, *wave, *observe, *lead, *debugLog); err != nil {
 		fmt.Fprintln(os.Stderr, "detect-e2e:", err)
 		os.Exit(1)
 	}
 }
 
-func run(binary string, seed int64, perCell int, filter string, wave int, observe, lead time.Duration) error {
+func run(binary string, seed int64, perCell int, filter string, wave int, observe, lead time.Duration, debugLog string) error {
 	picked := realtime.Subset(scenario.Library(seed), perCell)
 	if filter != "" {
 		re, err := regexp.Compile(filter)
@@ -56,7 +57,7 @@ func run(binary string, seed int64, perCell int, filter string, wave int, observ
 	defer stop()
 
 	res, err := realtime.Run(ctx, realtime.Config{
-		Stack:     realtime.StackConfig{Collector: binary, Dir: dir},
+		Stack:     realtime.StackConfig{Collector: binary, Dir: dir, DebugLog: debugLog},
 		Scenarios: picked,
 		Observe:   observe,
 		Wave:      wave,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -272,6 +273,11 @@ func (p *deploymentProcessor) emitSignals(ctx context.Context, now time.Time) {
 		if p.health != nil {
 			snap = p.health.Snapshot(key)
 		}
+		if snap != nil && snap.Alarm() && p.logger.Core().Enabled(zap.DebugLevel) {
+			p.logger.Debug("Deployment judged harmful", zap.String("service", key.Service), zap.String("namespace", key.Namespace),
+				zap.String("environment", key.Environment), zap.Time("interval_end", snap.Time), zap.String("phase", string(snap.Phase)),
+				zap.String("evidence", harmfulEvidence(snap)))
+		}
 		if s.cfg.Alerts.Enabled {
 			p.appendAlerts(&logs, p.evaluateAlerts(key, state, snap, now))
 		}
@@ -386,4 +392,29 @@ func (p *deploymentProcessor) registerSignalsTelemetry() error {
 			return nil
 		}),
 	)
+}
+
+// harmfulEvidence lists, for the debug log, every indicator with evidence of
+// harm in a snapshot (the service's and each cohort's): which comparison and
+// test gave it, its p-value and the compared values.
+func harmfulEvidence(snap *health.Snapshot) string {
+	var b strings.Builder
+	list := func(prefix string, h *health.Health) {
+		for i := range h.Indicators {
+			ev := &h.Indicators[i]
+			if ev.PValue >= 1 {
+				continue
+			}
+			if b.Len() > 0 {
+				b.WriteString("; ")
+			}
+			fmt.Fprintf(&b, "%s%s %s/%s p=%.2g score=%.2f observed=%.4g expected=%.4g value=%.4g band=[%.4g,%.4g]",
+				prefix, ev.Indicator, ev.Comparison, ev.Test, ev.PValue, ev.Score, ev.Observed, ev.Expected, ev.Value, ev.Lower, ev.Upper)
+		}
+	}
+	list("", &snap.Health)
+	for i := range snap.Cohorts {
+		list(string(snap.Cohorts[i].Cohort)+".", &snap.Cohorts[i].Health)
+	}
+	return b.String()
 }

@@ -31,6 +31,9 @@ type Stack struct {
 type StackConfig struct {
 	Collector, Alertmanager, Prometheus string
 	Dir                                 string
+	// DebugLog, when set, is a file the collector logs to at debug level
+	// (the processor then logs the evidence of every alarming evaluation).
+	DebugLog string
 }
 
 // collectorConfig is one collector doing it all: the processor in every
@@ -77,7 +80,8 @@ service:
   extensions: [health_check]
   telemetry:
     logs:
-      level: warn
+      level: %[7]s
+      output_paths: [%[8]s]
     metrics:
       level: none # no self-metrics server on :8888: runs must not collide with another collector
   pipelines:
@@ -127,9 +131,13 @@ func StartStack(ctx context.Context, cfg StackConfig) (*Stack, error) {
 		s.processes = append(s.processes, p)
 		return p.WaitReady(ctx, readyURL, time.Minute)
 	}
+	level, logPaths := "warn", "stderr"
+	if cfg.DebugLog != "" {
+		level, logPaths = "debug", strconv.Quote(cfg.DebugLog)
+	}
 	files := map[string]string{
 		"alertmanager.yml": "route:\n  receiver: blackhole\nreceivers:\n  - name: blackhole\n",
-		"collector.yaml":   fmt.Sprintf(collectorConfig, health, s.OTLPPort, s.WebhookPort, amPort, s.GatePort, exporterPort),
+		"collector.yaml":   fmt.Sprintf(collectorConfig, health, s.OTLPPort, s.WebhookPort, amPort, s.GatePort, exporterPort, level, logPaths),
 		"prometheus.yml": fmt.Sprintf("global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: deploylens\n    static_configs:\n      - targets: ['127.0.0.1:%d']\n",
 			exporterPort),
 	}
