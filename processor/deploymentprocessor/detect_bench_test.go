@@ -33,7 +33,7 @@ var (
 	// up with the evaluation intervals; a real SDK's exports do not.
 	// detect-e2e sends the warm-ups as fast as the collector takes them in
 	// the minute before the deployments: a backfill, old data on a live clock.
-	detectBackfill = flag.Bool("detect.backfill", false, "send each warm-up as a backfill: old data, the clock at the deployment start")
+	detectBackfill = flag.Bool("detect.backfill", false, "send each warm-up but its last 30 s as a backfill: old data on a clock 30 s before the deployment")
 	detectOffset   = flag.Duration("detect.offset", 0, "shift every scenario by this much (e.g. 2.5s: steps straddle the evaluation intervals' boundaries)")
 )
 
@@ -120,8 +120,8 @@ func runScenario(sc scenario.Scenario) (out scenarioOutcome) {
 	out.err = sc.Run(func(st scenario.Step) error {
 		st.Shift(*detectOffset)
 		clock.Set(st.Time)
-		if *detectBackfill && st.Time.Before(l.DeploymentStart) {
-			clock.Set(l.DeploymentStart.Add(-30 * time.Second))
+		if live := l.DeploymentStart.Add(-30 * time.Second); *detectBackfill && st.Time.Before(live) {
+			clock.Set(live)
 		}
 		if err := logs.ConsumeLogs(ctx, st.Logs); err != nil {
 			return err

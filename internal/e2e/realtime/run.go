@@ -242,13 +242,18 @@ func replay(ctx context.Context, sender *otlpsend.Sender, sc *scenario.Scenario,
 	}
 	defer release()
 	var late time.Duration
+	timed := false
 	for st := range steps {
 		if st.Time.After(end) {
 			break
 		}
-		if !st.Time.Before(label.DeploymentStart) && holding {
-			// The warm-up is sent: the rest is real time.
+		if holding && (!st.Time.Before(label.DeploymentStart) || st.Time.After(time.Now())) {
+			// The past of the warm-up is sent: the rest is real time (data
+			// stamped in the future would be counted as arriving now).
 			release()
+		}
+		if !timed && !st.Time.Before(label.DeploymentStart) {
+			timed = true
 			late = max(0, time.Since(label.DeploymentStart))
 		}
 		if wait := time.Until(st.Time); !holding && wait > 0 {
