@@ -16,6 +16,7 @@ import (
 	"github.com/deploylens/deploylens/internal/deployevent"
 	"github.com/deploylens/deploylens/internal/scenario"
 	"github.com/deploylens/deploylens/processor/deploymentprocessor/internal/alerts"
+	"github.com/deploylens/deploylens/processor/deploymentprocessor/internal/health"
 	"github.com/deploylens/deploylens/processor/deploymentprocessor/internal/kpi"
 	"github.com/deploylens/deploylens/processor/deploymentprocessor/internal/metadata"
 )
@@ -280,4 +281,20 @@ func TestCleanDeploymentCountsAsPassed(t *testing.T) {
 	values, ok := ps.proc.signals.book.Values(kpi.Key{Namespace: l.Namespace, Service: l.Service, Environment: l.Environment}, ps.clock.Now())
 	require.True(t, ok)
 	assert.Equal(t, [4][3]int64{{0, 1, 0}, {}, {}, {}}, values.Counts, "succeeded, passed")
+}
+
+func TestHarmfulEvidenceListsOnlyIndicatorsWithEvidence(t *testing.T) {
+	snap := &health.Snapshot{
+		Health: health.Health{Indicators: []health.Evidence{
+			{Indicator: "cpu_utilization", Comparison: health.CompareBeforeAfter, Test: "load_adjusted_z", PValue: 1e-6, Score: 1,
+				Observed: 0.63, Expected: 0.42, Value: 0.74, Lower: 0.37, Upper: 0.46},
+			{Indicator: "error_ratio", PValue: 1},
+		}},
+		Cohorts: []health.CohortHealth{{Cohort: deployevent.CohortCanary, Health: health.Health{Indicators: []health.Evidence{
+			{Indicator: "latency_p95", Comparison: health.CompareCohorts, Test: "mann_whitney_u", PValue: 0.002, Score: 0.5, Observed: 0.3, Expected: 0.2},
+		}}}},
+	}
+	got := harmfulEvidence(snap)
+	assert.Equal(t, "cpu_utilization before_after/load_adjusted_z p=1e-06 score=1.00 observed=0.63 expected=0.42 value=0.74 band=[0.37,0.46]; "+
+		"canary.latency_p95 canary_baseline/mann_whitney_u p=0.002 score=0.50 observed=0.3 expected=0.2 value=0 band=[0,0]", got)
 }
