@@ -17,9 +17,13 @@ FUZZ_PKGS := ./receiver/deploymentreceiver
 # Every component directory with an mdatagen metadata.yaml.
 COMPONENT_DIRS := $(sort $(dir $(shell find receiver processor exporter -name metadata.yaml -not -path '*/internal/*' 2>/dev/null)))
 
-.PHONY: all build run test unit e2e k8s image fuzz generate generate-check lint bench nab demo tools clean detect-bench detect-e2e
+.PHONY: help all build run test unit e2e k8s image fuzz generate generate-check lint bench nab demo tools clean detect-bench detect-e2e soak bench-e2e bench-receiver
 
 all: build
+
+## help: this list of targets
+help:
+	@sed -n 's/^## //p' $(MAKEFILE_LIST)
 
 $(OCB):
 	@mkdir -p $(BIN)
@@ -147,6 +151,17 @@ detect-e2e: build
 	@out=$$($(GO) run ./cmd/detect-e2e -binary $(DIST) -seed $(DETECT_SEED) $(DETECT_E2E_FLAGS)) || { echo "$$out"; exit 1; }; \
 	echo "$$out" | grep -v -E '$(DETECT_E2E_LINES)'; \
 	echo "$$out" | grep -E '$(DETECT_E2E_LINES)'
+
+## soak: the built binary for SOAK_DURATION (default 10m) under churn (cmd/soak): services appear and
+## vanish (several times max_services over the run), deployments start and end all the time; prints
+## the collector's RSS growth after warm-up, every state gauge against its limit, and
+## firing_alerts_of_forgotten_services last; fails when growth > 5 %, a gauge passes its limit or N > 0.
+## SOAK_FLAGS=-per-service 10000 measures memory per tracked service instead.
+SOAK_DURATION ?= 10m
+SOAK_FLAGS ?=
+soak: build
+	$(GO) build -o _build/soak ./cmd/soak
+	_build/soak -binary $(DIST) -duration $(SOAK_DURATION) $(SOAK_FLAGS)
 
 ## bench: the package benchmarks, then the comparative ones (bench/, its own module) with their ratio lines
 BENCHTIME ?= 1s
