@@ -163,6 +163,23 @@ soak: build
 	$(GO) build -o _build/soak ./cmd/soak
 	_build/soak -binary $(DIST) -duration $(SOAK_DURATION) $(SOAK_FLAGS)
 
+## bench-e2e: the built binary under a fixed OTLP load of traces and metrics (cmd/bench-e2e), the same config
+## with and without the deployment processor: the collector's CPU seconds per million spans (its
+## /proc/PID/stat only) and the highest sustained rate of a ramp; prints `ratio e2e cpu/without` and
+## `max_spans_per_s with/without` last; fails when the ratio is above 1.10. BENCH_E2E_FLAGS=-cpu-for 15s -rounds 1 is shorter.
+BENCH_E2E_FLAGS ?=
+bench-e2e: build
+	$(GO) build -o _build/bench-e2e ./cmd/bench-e2e
+	_build/bench-e2e -binary $(DIST) $(BENCH_E2E_FLAGS)
+
+## bench-receiver: webhook requests/s, p50/p99 latency and the collector's RSS at 1, 16 and 64
+## concurrent clients on loopback (cmd/bench-receiver: Go clients, a signed GitHub deployment_status
+## delivery); one `clients C:` line each. BENCH_RECEIVER_FLAGS=-duration 3s is shorter.
+BENCH_RECEIVER_FLAGS ?=
+bench-receiver: build
+	$(GO) build -o _build/bench-receiver ./cmd/bench-receiver
+	_build/bench-receiver -binary $(DIST) $(BENCH_RECEIVER_FLAGS)
+
 ## bench: the package benchmarks, then the comparative ones (bench/, its own module) with their ratio lines
 BENCHTIME ?= 1s
 bench:

@@ -107,6 +107,7 @@ func TestParseText(t *testing.T) {
 	assert.Equal(t, "counter", series[3].Type)
 	assert.InDelta(t, 1_500_010.0, Sum(series, "otelcol_receiver_accepted_spans_total", nil), 0)
 	assert.InDelta(t, 10.0, Sum(series, "otelcol_receiver_accepted_spans_total", map[string]string{"transport": "http"}), 0)
+	assert.InDelta(t, 1_500_010.0, Counter(series, "otelcol_receiver_accepted_spans", nil), 0)
 	assert.Equal(t, `a "quoted", comma\`, series[5].Labels["msg"])
 	assert.Empty(t, series[5].Type)
 

@@ -178,3 +178,10 @@ func Sum(series []Series, name string, match map[string]string) float64 {
 	}
 	return total
 }
+
+// Counter adds the values of the counter name (with or without the _total
+// suffix: the collector's telemetry exporter writes it without) whose
+// labels include match.
+func Counter(series []Series, name string, match map[string]string) float64 {
+	return Sum(series, name, match) + Sum(series, name+"_total", match)
+}
