@@ -23,13 +23,13 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
-	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
 	"time"
+
+	"github.com/deploylens/deploylens/internal/loadtest"
 )
 
 // soakConfig is the run's shape and the collector's limits.
@@ -82,16 +82,5 @@ func exitCode(c soakConfig) int {
 	} else {
 		err = soak(ctx, &c)
 	}
-	switch {
-	case err == nil:
-		return 0
-	case errors.Is(err, errBar):
-		fmt.Fprintln(os.Stderr, "soak:", err)
-		return 1
-	default:
-		fmt.Fprintln(os.Stderr, "soak:", err)
-		return 2
-	}
+	return loadtest.ExitCode("soak", err)
 }
-
-var errBar = errors.New("a bar is not met")

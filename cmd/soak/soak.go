@@ -219,7 +219,7 @@ func soak(ctx context.Context, c *soakConfig) error {
 		failed = append(failed, fmt.Errorf("%d alerts of forgotten services still firing", forgotten))
 	}
 	if len(failed) > 0 {
-		return fmt.Errorf("%w: %w", errBar, errors.Join(failed...))
+		return fmt.Errorf("%w: %w", loadtest.ErrBar, errors.Join(failed...))
 	}
 	return nil
 }

@@ -1,6 +1,8 @@
 package loadtest
 
 import (
+	"errors"
+	"fmt"
 	"math"
 	"os"
 	"strings"
@@ -115,4 +117,10 @@ func TestParseText(t *testing.T) {
 		_, err := ParseText(strings.NewReader(bad))
 		assert.Error(t, err, bad)
 	}
+}
+
+func TestExitCode(t *testing.T) {
+	assert.Equal(t, 0, ExitCode("x", nil))
+	assert.Equal(t, 1, ExitCode("x", fmt.Errorf("%w: growth 7 %% > 5 %%", ErrBar)))
+	assert.Equal(t, 2, ExitCode("x", errors.New("collector did not start")))
 }

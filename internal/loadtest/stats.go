@@ -1,7 +1,10 @@
 package loadtest
 
 import (
+	"errors"
+	"fmt"
 	"math"
+	"os"
 	"slices"
 	"time"
 )
@@ -33,4 +36,20 @@ func PerMillion(cost float64, items int64) float64 {
 		return math.NaN()
 	}
 	return cost / (float64(items) / 1e6)
+}
+
+// ErrBar marks a measurement that worked but missed its bar.
+var ErrBar = errors.New("a bar is not met")
+
+// ExitCode reports err on stderr under the command's name and returns the
+// exit status: 0 for none, 1 for a missed bar (ErrBar), 2 for a failed measurement.
+func ExitCode(command string, err error) int {
+	if err == nil {
+		return 0
+	}
+	fmt.Fprintln(os.Stderr, command+":", err)
+	if errors.Is(err, ErrBar) {
+		return 1
+	}
+	return 2
 }
