@@ -4,10 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"time"
 
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+
 	"github.com/deploylens/deploylens/internal/loadtest"
+	"github.com/deploylens/deploylens/internal/scenario"
 )
 
 // perService measures memory per tracked service: RSS and Go heap of the
@@ -38,12 +44,14 @@ func perService(ctx context.Context, c *soakConfig) error {
 		for _, s := range pop.active {
 			if !s.deploying && s.version > 1 {
 				s.nextDeploy = now.Add(100 * time.Hour) // one deployment each
-			} else if !s.deploying {
-				s.nextDeploy = begin
+			} else if !s.deploying && s.nextDeploy.After(now.Add(time.Hour)) {
+				s.nextDeploy = now.Add(time.Duration(rand.IntN(20)) * time.Second) //nolint:gosec // spreads the starts
 			}
 		}
-		if err := h.sender.Send(ctx, st); err != nil {
-			return err
+		for _, part := range split(st, 1000) {
+			if err := h.sender.Send(ctx, part); err != nil {
+				return err
+			}
 		}
 		scrape, err := loadtest.Scrape(ctx, h.collector.TelemetryURL)
 		if err != nil {
@@ -83,4 +91,26 @@ func (h *harness) memory(ctx context.Context) (rss, heap int64, err error) {
 	}
 	heap = int64(loadtest.Sum(scrape, "otelcol_process_runtime_heap_alloc_bytes", nil))
 	return rss, heap, nil
+}
+
+// split cuts a step into steps of at most n resources per signal, so no
+// request passes the receiver's 4 MiB limit; events stay first.
+func split(st scenario.Step, n int) []scenario.Step {
+	var out []scenario.Step
+	part := func(i int) *scenario.Step {
+		for len(out) <= i {
+			out = append(out, scenario.Step{Time: st.Time, Logs: plog.NewLogs(), Traces: ptrace.NewTraces(), Metrics: pmetric.NewMetrics()})
+		}
+		return &out[i]
+	}
+	for i, rl := range st.Logs.ResourceLogs().All() {
+		rl.MoveTo(part(i / n).Logs.ResourceLogs().AppendEmpty())
+	}
+	for i, rs := range st.Traces.ResourceSpans().All() {
+		rs.MoveTo(part(i / n).Traces.ResourceSpans().AppendEmpty())
+	}
+	for i, rm := range st.Metrics.ResourceMetrics().All() {
+		rm.MoveTo(part(i / n).Metrics.ResourceMetrics().AppendEmpty())
+	}
+	return out
 }

@@ -93,3 +93,28 @@ func TestPopulationChurns(t *testing.T) {
 	assert.Greater(t, p.deploymentsStarted, p.distinct())
 	assert.GreaterOrEqual(t, p.deploymentsStarted, p.deploymentsEnded)
 }
+
+func TestSplitKeepsEverything(t *testing.T) {
+	p := newPopulation(1, 25, time.Hour)
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, s := range p.active {
+		s.nextDeploy = now
+	}
+	p.tick(now, now)
+	for _, s := range p.active {
+		s.nextDeploy = now
+	}
+	st := p.tick(now, now)
+	events, spans, points := st.Logs.LogRecordCount(), st.Traces.SpanCount(), st.Metrics.DataPointCount()
+	require.Equal(t, 25, events)
+	parts := split(st, 10)
+	require.Len(t, parts, 3)
+	gotEvents, gotSpans, gotPoints := 0, 0, 0
+	for _, part := range parts {
+		assert.LessOrEqual(t, part.Traces.ResourceSpans().Len(), 10)
+		gotEvents += part.Logs.LogRecordCount()
+		gotSpans += part.Traces.SpanCount()
+		gotPoints += part.Metrics.DataPointCount()
+	}
+	assert.Equal(t, []int{events, spans, points}, []int{gotEvents, gotSpans, gotPoints})
+}
