@@ -17,9 +17,13 @@ FUZZ_PKGS := ./receiver/deploymentreceiver
 # Every component directory with an mdatagen metadata.yaml.
 COMPONENT_DIRS := $(sort $(dir $(shell find receiver processor exporter -name metadata.yaml -not -path '*/internal/*' 2>/dev/null)))
 
-.PHONY: all build run test unit e2e k8s image fuzz generate generate-check lint bench nab demo tools clean detect-bench detect-e2e
+.PHONY: help all build run test unit e2e k8s image fuzz generate generate-check lint bench nab demo tools clean detect-bench detect-e2e soak bench-e2e bench-receiver
 
 all: build
+
+## help: this list of targets
+help:
+	@sed -n 's/^## //p' $(MAKEFILE_LIST)
 
 $(OCB):
 	@mkdir -p $(BIN)
@@ -147,6 +151,34 @@ detect-e2e: build
 	@out=$$($(GO) run ./cmd/detect-e2e -binary $(DIST) -seed $(DETECT_SEED) $(DETECT_E2E_FLAGS)) || { echo "$$out"; exit 1; }; \
 	echo "$$out" | grep -v -E '$(DETECT_E2E_LINES)'; \
 	echo "$$out" | grep -E '$(DETECT_E2E_LINES)'
+
+## soak: the built binary for SOAK_DURATION (default 10m) under churn (cmd/soak): services appear and
+## vanish (several times max_services over the run), deployments start and end all the time; prints
+## the collector's RSS growth after warm-up, every state gauge against its limit, and
+## firing_alerts_of_forgotten_services last; fails when growth > 5 %, a gauge passes its limit or N > 0.
+## SOAK_FLAGS=-per-service 10000 measures memory per tracked service instead.
+SOAK_DURATION ?= 10m
+SOAK_FLAGS ?=
+soak: build
+	$(GO) build -o _build/soak ./cmd/soak
+	_build/soak -binary $(DIST) -duration $(SOAK_DURATION) $(SOAK_FLAGS)
+
+## bench-e2e: the built binary under a fixed OTLP load of traces and metrics (cmd/bench-e2e), the same config
+## with and without the deployment processor: the collector's CPU seconds per million spans (its
+## /proc/PID/stat only) and the highest sustained rate of a ramp; prints `ratio e2e cpu/without` and
+## `max_spans_per_s with/without` last; fails when the ratio is above 1.10. BENCH_E2E_FLAGS=-cpu-for 15s -rounds 1 is shorter.
+BENCH_E2E_FLAGS ?=
+bench-e2e: build
+	$(GO) build -o _build/bench-e2e ./cmd/bench-e2e
+	_build/bench-e2e -binary $(DIST) $(BENCH_E2E_FLAGS)
+
+## bench-receiver: webhook requests/s, p50/p99 latency and the collector's RSS at 1, 16 and 64
+## concurrent clients on loopback (cmd/bench-receiver: Go clients, a signed GitHub deployment_status
+## delivery); one `clients C:` line each. BENCH_RECEIVER_FLAGS=-duration 3s is shorter.
+BENCH_RECEIVER_FLAGS ?=
+bench-receiver: build
+	$(GO) build -o _build/bench-receiver ./cmd/bench-receiver
+	_build/bench-receiver -binary $(DIST) $(BENCH_RECEIVER_FLAGS)
 
 ## bench: the package benchmarks, then the comparative ones (bench/, its own module) with their ratio lines
 BENCHTIME ?= 1s

@@ -86,6 +86,9 @@ func (p *Process) Exited() bool {
 	}
 }
 
+// Pid is the process id.
+func (p *Process) Pid() int { return p.cmd.Process.Pid }
+
 // Output is everything the process printed so far.
 func (p *Process) Output() string { return p.output.String() }
 
