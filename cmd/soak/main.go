@@ -47,6 +47,9 @@ type soakConfig struct {
 	maxGrowthPct   float64
 	seed           uint64
 	perServiceSize int
+	// pprof, when set, is the address of the collector's pprof extension
+	// (go tool pprof http://ADDR/debug/pprof/heap while it runs).
+	pprof string
 }
 
 func main() {
@@ -63,6 +66,7 @@ func main() {
 	flag.Float64Var(&c.maxGrowthPct, "max-growth-pct", 5, "the RSS growth bar")
 	flag.Uint64Var(&c.seed, "seed", 1, "seed of the traffic")
 	flag.IntVar(&c.perServiceSize, "per-service", 0, "measure memory per tracked service at this many services instead of soaking")
+	flag.StringVar(&c.pprof, "pprof", "", "serve the collector's Go profiles (the pprof extension) on this address, e.g. 127.0.0.1:1777")
 	flag.Parse()
 	if c.warmup <= 0 {
 		c.warmup = c.duration / 5

@@ -20,6 +20,8 @@ const collectorConfig = `
 extensions:
   health_check:
     endpoint: 127.0.0.1:%[1]d
+  pprof:
+    endpoint: %[9]s
 receivers:
   otlp:
     protocols:
@@ -47,7 +49,7 @@ exporters:
     sampling_initial: 1
     sampling_thereafter: 1000000
 service:
-  extensions: [health_check]
+  extensions: [%[10]s]
 %[8]s  pipelines:
     traces:
       receivers: [otlp]
@@ -89,8 +91,12 @@ func startHarness(ctx context.Context, c *soakConfig) (*harness, error) {
 		_ = h.close()
 		return nil, err
 	}
+	extensions, pprof := "health_check", "127.0.0.1:0"
+	if c.pprof != "" {
+		extensions, pprof = "health_check, pprof", c.pprof
+	}
 	config := fmt.Sprintf(collectorConfig, ports[0], ports[1], amPort, c.maxServices, c.idleTTL, c.maxStreams, c.maxAlerts,
-		loadtest.TelemetryYAML(ports[2]))
+		loadtest.TelemetryYAML(ports[2]), pprof, extensions)
 	if h.collector, err = loadtest.StartCollector(ctx, c.binary, h.dir, config, ports[0], ports[2]); err != nil {
 		_ = h.close()
 		return nil, err
