@@ -13,7 +13,7 @@ DIST := $(CURDIR)/_build/otelcol-deploylens
 CONFIG ?= deploy/default-config.yaml
 IMAGE ?= ghcr.io/deploylens/otelcol-deploylens:0.1.0
 FUZZTIME ?= 5s
-FUZZ_PKGS := ./receiver/deploymentreceiver
+FUZZ_PKGS := ./receiver/deploymentreceiver ./internal/deployevent ./exporter/deploymentexporter ./processor/deploymentprocessor
 # Every component directory with an mdatagen metadata.yaml.
 COMPONENT_DIRS := $(sort $(dir $(shell find receiver processor exporter -name metadata.yaml -not -path '*/internal/*' 2>/dev/null)))
 

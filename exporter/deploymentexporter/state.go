@@ -155,6 +155,11 @@ type state struct {
 	resolved map[string]time.Time
 	// dropped counts entries dropped since the last call to takeDrops.
 	dropped map[dropKey]int64
+	// The recency orders of services, alerts and resolved: evicting the
+	// oldest at a limit is O(1).
+	serviceOrder  *recency[serviceKey]
+	alertOrder    *recency[string]
+	resolvedOrder *recency[string]
 }
 
 type dropKey struct{ kind, reason string }
@@ -166,6 +171,10 @@ func newState(cfg StateConfig) *state {
 		alerts:   map[string]*alertEntry{},
 		resolved: map[string]time.Time{},
 		dropped:  map[dropKey]int64{},
+
+		serviceOrder:  newRecency[serviceKey](),
+		alertOrder:    newRecency[string](),
+		resolvedOrder: newRecency[string](),
 	}
 }
 
@@ -175,17 +184,14 @@ func (s *state) drop(kind, reason string) { s.dropped[dropKey{kind, reason}]++ }
 func (s *state) view(key serviceKey, now time.Time) *serviceView {
 	if v, ok := s.services[key]; ok {
 		v.LastUpdate = now
+		s.serviceOrder.touch(key)
 		return v
 	}
 	if len(s.services) >= s.cfg.MaxServices {
-		var oldest *serviceView
-		for _, v := range s.services {
-			if oldest == nil || v.LastUpdate.Before(oldest.LastUpdate) {
-				oldest = v
-			}
+		if oldest, ok := s.serviceOrder.oldest(); ok {
+			s.deleteService(oldest)
+			s.drop("service", "limit")
 		}
-		delete(s.services, oldest.Key)
-		s.drop("service", "limit")
 	}
 	v := &serviceView{
 		Key:        key,
@@ -196,7 +202,23 @@ func (s *state) view(key serviceKey, now time.Time) *serviceView {
 		LastUpdate: now,
 	}
 	s.services[key] = v
+	s.serviceOrder.touch(key)
 	return v
+}
+
+func (s *state) deleteService(key serviceKey) {
+	delete(s.services, key)
+	s.serviceOrder.remove(key)
+}
+
+func (s *state) deleteAlert(fingerprint string) {
+	delete(s.alerts, fingerprint)
+	s.alertOrder.remove(fingerprint)
+}
+
+func (s *state) deleteResolved(fingerprint string) {
+	delete(s.resolved, fingerprint)
+	s.resolvedOrder.remove(fingerprint)
 }
 
 func phaseOfState(st deployevent.State) deployevent.Phase {
@@ -356,6 +378,8 @@ func (s *state) applyIndicator(key serviceKey, name string, value float64, at ti
 	ind, ok := v.Indicators[name]
 	if !ok {
 		if len(v.Indicators) >= s.cfg.MaxIndicators {
+			// Refused, not evicted: a view's first indicators are the ones its page shows.
+			s.drop("indicator", "limit")
 			return
 		}
 		ind = &indicator{Values: newRing[timedValue](s.cfg.SparklinePoints), Baselines: newRing[timedValue](s.cfg.SparklinePoints)}
@@ -376,22 +400,18 @@ func (s *state) applyAlert(a *alertSignal, logs plog.Logs, now time.Time) (curre
 	if !a.firing() {
 		_, repeated = s.resolved[a.Fingerprint]
 		if ok {
-			delete(s.alerts, a.Fingerprint)
+			s.deleteAlert(a.Fingerprint)
 		}
 		s.rememberResolved(a.Fingerprint, now)
 		return nil, e, repeated && !ok
 	}
-	delete(s.resolved, a.Fingerprint) // it fires again
+	s.deleteResolved(a.Fingerprint) // it fires again
 	if !ok {
 		if len(s.alerts) >= s.cfg.MaxAlerts {
-			var oldest *alertEntry
-			for _, x := range s.alerts {
-				if oldest == nil || x.LastSignal.Before(oldest.LastSignal) {
-					oldest = x
-				}
+			if oldest, found := s.alertOrder.oldest(); found {
+				s.deleteAlert(oldest)
+				s.drop("alert", "limit")
 			}
-			delete(s.alerts, oldest.Signal.Fingerprint)
-			s.drop("alert", "limit")
 		}
 		e = &alertEntry{FirstSeen: now, notified: map[string]bool{}}
 		s.alerts[a.Fingerprint] = e
@@ -399,40 +419,38 @@ func (s *state) applyAlert(a *alertSignal, logs plog.Logs, now time.Time) (curre
 	e.Signal = *a
 	e.logs = logs
 	e.LastSignal = now
+	s.alertOrder.touch(a.Fingerprint)
 	return e, nil, false
 }
 
 func (s *state) rememberResolved(fingerprint string, now time.Time) {
 	if _, ok := s.resolved[fingerprint]; !ok && len(s.resolved) >= s.cfg.MaxAlerts {
-		oldestFP, oldest := "", now
-		for fp, at := range s.resolved {
-			if oldestFP == "" || at.Before(oldest) {
-				oldestFP, oldest = fp, at
-			}
+		if oldest, found := s.resolvedOrder.oldest(); found {
+			s.deleteResolved(oldest)
+			s.drop("resolved", "limit")
 		}
-		delete(s.resolved, oldestFP)
-		s.drop("resolved", "limit")
 	}
 	s.resolved[fingerprint] = now
+	s.resolvedOrder.touch(fingerprint)
 }
 
 // sweep drops views and alerts past their TTL.
 func (s *state) sweep(now time.Time) {
 	for k, v := range s.services {
 		if now.Sub(v.LastUpdate) > s.cfg.ServiceTTL {
-			delete(s.services, k)
+			s.deleteService(k)
 			s.drop("service", "ttl")
 		}
 	}
 	for fp, e := range s.alerts {
 		if now.Sub(e.LastSignal) > s.cfg.AlertTTL {
-			delete(s.alerts, fp)
+			s.deleteAlert(fp)
 			s.drop("alert", "ttl")
 		}
 	}
 	for fp, at := range s.resolved {
 		if now.Sub(at) > s.cfg.AlertTTL {
-			delete(s.resolved, fp)
+			s.deleteResolved(fp)
 			s.drop("resolved", "ttl")
 		}
 	}

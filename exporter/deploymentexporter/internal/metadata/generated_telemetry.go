@@ -137,7 +137,7 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	errs = errors.Join(errs, err)
 	builder.ExporterDeploymentStateDropped, err = builder.meter.Int64Counter(
 		"otelcol_exporter_deployment_state_dropped",
-		metric.WithDescription("Services, firing alerts and remembered resolves dropped from the state, to make room (limit) or because they were not updated within their TTL. [Alpha]"),
+		metric.WithDescription("Services, firing alerts and remembered resolves dropped from the state, and indicators refused at max_indicators, to make room (limit) or because they were not updated within their TTL. [Alpha]"),
 		metric.WithUnit("{entry}"),
 	)
 	errs = errors.Join(errs, err)

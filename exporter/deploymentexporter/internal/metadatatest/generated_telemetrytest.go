@@ -136,7 +136,7 @@ func AssertEqualExporterDeploymentRecordsInvalid(t *testing.T, tt *componenttest
 func AssertEqualExporterDeploymentStateDropped(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_exporter_deployment_state_dropped",
-		Description: "Services, firing alerts and remembered resolves dropped from the state, to make room (limit) or because they were not updated within their TTL. [Alpha]",
+		Description: "Services, firing alerts and remembered resolves dropped from the state, and indicators refused at max_indicators, to make room (limit) or because they were not updated within their TTL. [Alpha]",
 		Unit:        "{entry}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,
