@@ -35,8 +35,8 @@ func TestStateEvictsLeastRecentlyUpdated(t *testing.T) {
 	s.sweep(t0.Add(cfg.AlertTTL + time.Hour))
 	assert.Empty(t, s.resolved, "remembered resolves past alert_ttl are dropped")
 	assert.Equal(t, int64(2), s.dropped[dropKey{"resolved", "ttl"}])
-	assert.Zero(t, s.resolvedOrder.order.Len(), "the recency order forgets what the map forgets")
-	assert.Equal(t, len(s.services), s.serviceOrder.order.Len())
+	assert.Zero(t, s.resolvedOrder.Len(), "the recency order forgets what the map forgets")
+	assert.Equal(t, len(s.services), s.serviceOrder.Len())
 }
 
 func TestStateIndicatorRefusalCounted(t *testing.T) {

@@ -8,6 +8,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 
 	"github.com/deploylens/deploylens/internal/deployevent"
+	"github.com/deploylens/deploylens/internal/lru"
 )
 
 // ring keeps the last cap items pushed.
@@ -91,10 +92,14 @@ type health struct {
 
 func (h *health) known() bool { return !h.ReceivedAt.IsZero() }
 
+// timedValue is one sparkline point: 16 bytes (a time.Time would be 24
+// more), as every service keeps sparkline_points of them per indicator.
 type timedValue struct {
-	At    time.Time
+	At    int64 // unix nanoseconds
 	Value float64
 }
+
+func pointAt(at time.Time, value float64) timedValue { return timedValue{At: at.UnixNano(), Value: value} }
 
 // indicator holds an indicator's recent values and baselines for sparklines.
 type indicator struct {
@@ -157,9 +162,9 @@ type state struct {
 	dropped map[dropKey]int64
 	// The recency orders of services, alerts and resolved: evicting the
 	// oldest at a limit is O(1).
-	serviceOrder  *recency[serviceKey]
-	alertOrder    *recency[string]
-	resolvedOrder *recency[string]
+	serviceOrder  *lru.Order[serviceKey]
+	alertOrder    *lru.Order[string]
+	resolvedOrder *lru.Order[string]
 }
 
 type dropKey struct{ kind, reason string }
@@ -172,9 +177,9 @@ func newState(cfg StateConfig) *state {
 		resolved: map[string]time.Time{},
 		dropped:  map[dropKey]int64{},
 
-		serviceOrder:  newRecency[serviceKey](),
-		alertOrder:    newRecency[string](),
-		resolvedOrder: newRecency[string](),
+		serviceOrder:  lru.New[serviceKey](),
+		alertOrder:    lru.New[string](),
+		resolvedOrder: lru.New[string](),
 	}
 }
 
@@ -184,11 +189,11 @@ func (s *state) drop(kind, reason string) { s.dropped[dropKey{kind, reason}]++ }
 func (s *state) view(key serviceKey, now time.Time) *serviceView {
 	if v, ok := s.services[key]; ok {
 		v.LastUpdate = now
-		s.serviceOrder.touch(key)
+		s.serviceOrder.Touch(key)
 		return v
 	}
 	if len(s.services) >= s.cfg.MaxServices {
-		if oldest, ok := s.serviceOrder.oldest(); ok {
+		if oldest, ok := s.serviceOrder.Oldest(); ok {
 			s.deleteService(oldest)
 			s.drop("service", "limit")
 		}
@@ -202,23 +207,23 @@ func (s *state) view(key serviceKey, now time.Time) *serviceView {
 		LastUpdate: now,
 	}
 	s.services[key] = v
-	s.serviceOrder.touch(key)
+	s.serviceOrder.Touch(key)
 	return v
 }
 
 func (s *state) deleteService(key serviceKey) {
 	delete(s.services, key)
-	s.serviceOrder.remove(key)
+	s.serviceOrder.Remove(key)
 }
 
 func (s *state) deleteAlert(fingerprint string) {
 	delete(s.alerts, fingerprint)
-	s.alertOrder.remove(fingerprint)
+	s.alertOrder.Remove(fingerprint)
 }
 
 func (s *state) deleteResolved(fingerprint string) {
 	delete(s.resolved, fingerprint)
-	s.resolvedOrder.remove(fingerprint)
+	s.resolvedOrder.Remove(fingerprint)
 }
 
 func phaseOfState(st deployevent.State) deployevent.Phase {
@@ -358,7 +363,7 @@ func (s *state) applyHealth(p *healthPoint, now time.Time) {
 	case fieldScore:
 		h.Score = p.Score
 		if h == v.effectiveHealth() {
-			v.Scores.push(timedValue{At: p.At, Value: p.Score})
+			v.Scores.push(pointAt(p.At, p.Score))
 		}
 		if p.Phase != "" && !p.At.Before(v.PhaseAt) {
 			v.Phase = p.Phase
@@ -389,7 +394,7 @@ func (s *state) applyIndicator(key serviceKey, name string, value float64, at ti
 	if baseline {
 		r = &ind.Baselines
 	}
-	r.push(timedValue{At: at, Value: value})
+	r.push(pointAt(at, value))
 }
 
 // applyAlert records an alert signal. For a firing one it returns its entry.
@@ -408,7 +413,7 @@ func (s *state) applyAlert(a *alertSignal, logs plog.Logs, now time.Time) (curre
 	s.deleteResolved(a.Fingerprint) // it fires again
 	if !ok {
 		if len(s.alerts) >= s.cfg.MaxAlerts {
-			if oldest, found := s.alertOrder.oldest(); found {
+			if oldest, found := s.alertOrder.Oldest(); found {
 				s.deleteAlert(oldest)
 				s.drop("alert", "limit")
 			}
@@ -419,19 +424,19 @@ func (s *state) applyAlert(a *alertSignal, logs plog.Logs, now time.Time) (curre
 	e.Signal = *a
 	e.logs = logs
 	e.LastSignal = now
-	s.alertOrder.touch(a.Fingerprint)
+	s.alertOrder.Touch(a.Fingerprint)
 	return e, nil, false
 }
 
 func (s *state) rememberResolved(fingerprint string, now time.Time) {
 	if _, ok := s.resolved[fingerprint]; !ok && len(s.resolved) >= s.cfg.MaxAlerts {
-		if oldest, found := s.resolvedOrder.oldest(); found {
+		if oldest, found := s.resolvedOrder.Oldest(); found {
 			s.deleteResolved(oldest)
 			s.drop("resolved", "limit")
 		}
 	}
 	s.resolved[fingerprint] = now
-	s.resolvedOrder.touch(fingerprint)
+	s.resolvedOrder.Touch(fingerprint)
 }
 
 // sweep drops views and alerts past their TTL.

@@ -108,7 +108,7 @@ func points(tv []timedValue) []statusPoint {
 	out := make([]statusPoint, 0, len(tv))
 	for _, v := range tv {
 		if finiteNum(v.Value) {
-			out = append(out, statusPoint{At: v.At.UTC().Format(time.RFC3339Nano), Value: v.Value})
+			out = append(out, statusPoint{At: time.Unix(0, v.At).UTC().Format(time.RFC3339Nano), Value: v.Value})
 		}
 	}
 	return out

@@ -117,9 +117,9 @@ func TestStatusWithoutScore(t *testing.T) {
 	s.applyLifecycle(&deployevent.Event{Service: "checkout", Namespace: "shop", Environment: "production", ID: "gh-1", State: deployevent.StateStarted, Timestamp: t0}, t0)
 	v := s.services[checkoutKey]
 	v.Health = health{Score: math.NaN(), Verdict: deployevent.VerdictInconclusive, At: t0.Add(time.Minute), ReceivedAt: t0.Add(time.Minute)}
-	v.Scores.push(timedValue{At: t0.Add(time.Minute), Value: math.NaN()})
-	v.Scores.push(timedValue{At: t0.Add(2 * time.Minute), Value: 91})
-	v.Scores.push(timedValue{At: t0.Add(3 * time.Minute), Value: math.NaN()})
+	v.Scores.push(pointAt(t0.Add(time.Minute), math.NaN()))
+	v.Scores.push(pointAt(t0.Add(2 * time.Minute), 91))
+	v.Scores.push(pointAt(t0.Add(3 * time.Minute), math.NaN()))
 	snap := s.snapshot(t0.Add(3*time.Minute), &GateConfig{MaxHealthAge: time.Hour})
 	require.Len(t, snap.Active, 1)
 	d := snap.Active[0]

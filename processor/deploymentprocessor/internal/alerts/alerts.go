@@ -24,7 +24,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 
 	"github.com/deploylens/deploylens/internal/deployevent"
-	"github.com/deploylens/deploylens/processor/deploymentprocessor/internal/lru"
+	"github.com/deploylens/deploylens/internal/lru"
 )
 
 // ReasonStoppedReporting is the alert.reason of the alerts resolved because

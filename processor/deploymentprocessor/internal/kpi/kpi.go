@@ -43,7 +43,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/deploylens/deploylens/processor/deploymentprocessor/internal/lru"
+	"github.com/deploylens/deploylens/internal/lru"
 )
 
 // Key identifies a tracked service, as the tracker does.

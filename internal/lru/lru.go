@@ -1,7 +1,7 @@
 // Package lru is the recency order of a bounded map: which key was touched
 // least recently, in O(1) for every operation (a container/list and an index).
 // The map it orders stays with its owner; Order only says what to drop first.
-package lru // import "github.com/deploylens/deploylens/processor/deploymentprocessor/internal/lru"
+package lru // import "github.com/deploylens/deploylens/internal/lru"
 
 import "container/list"
 
