@@ -99,7 +99,9 @@ type timedValue struct {
 	Value float64
 }
 
-func pointAt(at time.Time, value float64) timedValue { return timedValue{At: at.UnixNano(), Value: value} }
+func pointAt(at time.Time, value float64) timedValue {
+	return timedValue{At: at.UnixNano(), Value: value}
+}
 
 // indicator holds an indicator's recent values and baselines for sparklines.
 type indicator struct {

@@ -118,8 +118,8 @@ func TestStatusWithoutScore(t *testing.T) {
 	v := s.services[checkoutKey]
 	v.Health = health{Score: math.NaN(), Verdict: deployevent.VerdictInconclusive, At: t0.Add(time.Minute), ReceivedAt: t0.Add(time.Minute)}
 	v.Scores.push(pointAt(t0.Add(time.Minute), math.NaN()))
-	v.Scores.push(pointAt(t0.Add(2 * time.Minute), 91))
-	v.Scores.push(pointAt(t0.Add(3 * time.Minute), math.NaN()))
+	v.Scores.push(pointAt(t0.Add(2*time.Minute), 91))
+	v.Scores.push(pointAt(t0.Add(3*time.Minute), math.NaN()))
 	snap := s.snapshot(t0.Add(3*time.Minute), &GateConfig{MaxHealthAge: time.Hour})
 	require.Len(t, snap.Active, 1)
 	d := snap.Active[0]
