@@ -40,6 +40,9 @@ type benchConfig struct {
 	rampMax    float64
 	workers    int
 	maxRatio   float64
+	// cpuProfile, when set, receives a CPU profile of the collector with the
+	// processor over the first round's measurement (its pprof extension).
+	cpuProfile string
 }
 
 func main() {
@@ -55,6 +58,7 @@ func main() {
 	flag.Float64Var(&c.rampMax, "ramp-max", 500000, "the ramp stops here")
 	flag.IntVar(&c.workers, "workers", 8, "concurrent OTLP requests")
 	flag.Float64Var(&c.maxRatio, "max-ratio", 1.10, "the CPU ratio bar")
+	flag.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of the collector with the processor (first round) to this file")
 	flag.Parse()
 	os.Exit(exitCode(&c))
 }

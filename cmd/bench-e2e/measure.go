@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"time"
 
@@ -16,6 +18,8 @@ const collectorConfig = `
 extensions:
   health_check:
     endpoint: 127.0.0.1:%[1]d
+  pprof:
+    endpoint: 127.0.0.1:%[5]d
 receivers:
   otlp:
     protocols:
@@ -29,7 +33,7 @@ exporters:
     sampling_initial: 1
     sampling_thereafter: 1000000
 service:
-  extensions: [health_check]
+  extensions: [health_check, pprof]
 %[4]s  pipelines:
     traces:
       receivers: [otlp]
@@ -50,10 +54,11 @@ type target struct {
 	collector *loadtest.Collector
 	sender    *otlpsend.Sender
 	dir       string
+	pprof     int // the pprof extension's port
 }
 
 func startTarget(ctx context.Context, c *benchConfig, with bool) (*target, error) {
-	ports, err := loadtest.FreePorts(3)
+	ports, err := loadtest.FreePorts(4)
 	if err != nil {
 		return nil, err
 	}
@@ -65,7 +70,8 @@ func startTarget(ctx context.Context, c *benchConfig, with bool) (*target, error
 	if t.dir, err = os.MkdirTemp("", "bench-e2e"); err != nil {
 		return nil, err
 	}
-	config := fmt.Sprintf(collectorConfig, ports[0], ports[1], processors, loadtest.TelemetryYAML(ports[2]))
+	t.pprof = ports[3]
+	config := fmt.Sprintf(collectorConfig, ports[0], ports[1], processors, loadtest.TelemetryYAML(ports[2]), ports[3])
 	if t.collector, err = loadtest.StartCollector(ctx, c.binary, t.dir, config, ports[0], ports[2]); err != nil {
 		t.stop()
 		return nil, err
@@ -138,7 +144,18 @@ func measureCPU(ctx context.Context, c *benchConfig, with bool) (cpuMeasurement,
 	if err != nil {
 		return cpuMeasurement{}, err
 	}
+	profiled := make(chan error, 1)
+	if with && c.cpuProfile != "" {
+		file := c.cpuProfile
+		c.cpuProfile = "" // the first round only
+		go func() { profiled <- t.profile(ctx, c.cpuFor, file) }()
+	} else {
+		profiled <- nil
+	}
 	o := generate(ctx, t.sender, c.rate, c.cpuFor, c.workers)
+	if err := <-profiled; err != nil {
+		return cpuMeasurement{}, err
+	}
 	after, err := t.read(ctx)
 	if err != nil {
 		return cpuMeasurement{}, err
@@ -198,4 +215,30 @@ func ramp(ctx context.Context, c *benchConfig, with bool) (float64, error) {
 		best = rate
 	}
 	return best, nil
+}
+
+// profile writes the collector's CPU profile over d to file.
+func (t *target) profile(ctx context.Context, d time.Duration, file string) error {
+	url := fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/profile?seconds=%d", t.pprof, int(d.Seconds()))
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, http.NoBody)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("cpu profile: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("cpu profile: %s", resp.Status)
+	}
+	out, err := os.Create(file)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, resp.Body); err != nil {
+		_ = out.Close()
+		return err
+	}
+	return out.Close()
 }
