@@ -228,7 +228,7 @@ func (t *target) profile(ctx context.Context, d time.Duration, file string) erro
 	if err != nil {
 		return fmt.Errorf("cpu profile: %w", err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("cpu profile: %s", resp.Status)
 	}
