@@ -4,6 +4,27 @@ package deployevent // import "github.com/deploylens/deploylens/internal/deploye
 // processor writes them, the exporter delivers them.
 const AlertEventName = "deployment.alert"
 
+// The processor's built-in alert names (alert.name; Alertmanager's alertname).
+const (
+	// AlertRegression is the one alert of a deployment judged harmful.
+	AlertRegression = "DeploymentRegression"
+	// AlertIndicatorRegression is one alert per indicator, opt-in
+	// (signals::alerts::per_indicator).
+	AlertIndicatorRegression = "DeploymentIndicatorRegression"
+	// AlertDeploymentFailed and AlertDeploymentStuck are facts, not
+	// judgements: a deployment tool reported a failure, or the deployment
+	// outran its max_duration. They are alerts of their own.
+	AlertDeploymentFailed = "DeploymentFailed"
+	AlertDeploymentStuck  = "DeploymentStuck"
+)
+
+// IsJudgement tells whether an alert is deploylens's judgement of the
+// telemetry, as opposed to a fact (failed, stuck): what alert accuracy and
+// "one alert per faulty deployment" count.
+func IsJudgement(name string) bool {
+	return name != AlertDeploymentFailed && name != AlertDeploymentStuck
+}
+
 // Alert signal record attributes. The deployment context (service.name,
 // service.namespace, deployment.environment.name, service.version) is on the
 // resource; deployment.id, deployment.previous_version, deployment.phase and

@@ -1,14 +1,15 @@
 package score
 
-import "time"
+import (
+	"time"
 
-// Alert names that state facts of another kind than a regression (the
-// processor's DeploymentFailed and DeploymentStuck): a faulty deployment may
-// raise them beside its one regression alert, so they are not counted.
-var factAlerts = map[string]bool{"DeploymentFailed": true, "DeploymentStuck": true}
+	"github.com/deploylens/deploylens/internal/deployevent"
+)
 
-// IsFact reports whether an alert name states a fact rather than a regression.
-func IsFact(name string) bool { return factAlerts[name] }
+// IsFact reports whether an alert name states a fact of another kind than a
+// regression (failed, stuck): a faulty deployment may raise one beside its
+// one regression alert, so they are not counted.
+func IsFact(name string) bool { return !deployevent.IsJudgement(name) }
 
 // Tally follows the alerts about each deployment and remembers the most
 // that fired at once and when the first one was seen. It is fed either with

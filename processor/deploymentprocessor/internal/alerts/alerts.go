@@ -37,18 +37,18 @@ const (
 	// Regression is the one alert of a deployment (or service) judged
 	// harmful: degraded or unhealthy, for the service or its canary. Its
 	// severity changes in place; its evidence lists every indicator.
-	Regression = "DeploymentRegression"
+	Regression = deployevent.AlertRegression
 	// IndicatorRegression is one alert per indicator, opt-in
 	// (signals::alerts::per_indicator).
-	IndicatorRegression = "DeploymentIndicatorRegression"
+	IndicatorRegression = deployevent.AlertIndicatorRegression
 	// DeploymentFailed and DeploymentStuck are facts, not judgements: alerts of their own.
-	DeploymentFailed = "DeploymentFailed"
-	DeploymentStuck  = "DeploymentStuck"
+	DeploymentFailed = deployevent.AlertDeploymentFailed
+	DeploymentStuck  = deployevent.AlertDeploymentStuck
 )
 
 // IsJudgement tells whether an alert is deploylens's judgement of the
 // telemetry (as opposed to a fact a deployment tool reported or a timeout).
-func IsJudgement(name string) bool { return name != DeploymentFailed && name != DeploymentStuck }
+func IsJudgement(name string) bool { return deployevent.IsJudgement(name) }
 
 // Key identifies a tracked service.
 type Key struct {
