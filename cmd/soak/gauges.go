@@ -34,6 +34,11 @@ func limitsFor(c *soakConfig) []gaugeLimit {
 		{name: "otelcol_exporter_deployment_state_entries", match: map[string]string{"kind": "service"}, limit: m},
 		{name: "otelcol_exporter_deployment_state_entries", match: map[string]string{"kind": "alert"}, limit: float64(c.maxAlerts)},
 		{name: "otelcol_exporter_deployment_state_entries", match: map[string]string{"kind": "resolved"}, limit: float64(c.maxAlerts)},
+		// The exporter's default state::max_indicators (16) per view.
+		{name: "otelcol_exporter_deployment_state_entries", match: map[string]string{"kind": "indicator"}, limit: 16 * m},
+		{name: "otelcol_processor_deployment_steady_services", limit: m},
+		// The soak configures no user rules: none is pending.
+		{name: "otelcol_processor_deployment_rules_pending", limit: 0},
 	}
 }
 

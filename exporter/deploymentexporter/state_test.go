@@ -98,10 +98,15 @@ func TestStateBounds(t *testing.T) {
 	assert.Len(t, c.st.alerts, 2)
 	assert.NotContains(t, c.st.alerts, "fp-0")
 
+	c.st.applyIndicator(serviceKey{Service: "b", Environment: "production"}, "error_ratio", 0.01, t0, false, t0)
+	c.st.applyIndicator(serviceKey{Service: "c", Environment: "production"}, "error_ratio", 0.01, t0, false, t0)
+	c.st.applyIndicator(serviceKey{Service: "c", Environment: "production"}, "latency_p95", 0.2, t0, false, t0)
+
 	metadatatest.AssertEqualExporterDeploymentStateEntries(t, tt, []metricdata.DataPoint[int64]{
 		{Value: 2, Attributes: attribute.NewSet(attribute.String("kind", "service"))},
 		{Value: 2, Attributes: attribute.NewSet(attribute.String("kind", "alert"))},
 		{Value: 0, Attributes: attribute.NewSet(attribute.String("kind", "resolved"))},
+		{Value: 3, Attributes: attribute.NewSet(attribute.String("kind", "indicator"))},
 	}, metricdatatest.IgnoreTimestamp())
 
 	clock.Advance(11 * time.Minute)

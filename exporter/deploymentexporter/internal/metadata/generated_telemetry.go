@@ -143,7 +143,7 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	errs = errors.Join(errs, err)
 	builder.ExporterDeploymentStateEntries, err = builder.meter.Int64ObservableGauge(
 		"otelcol_exporter_deployment_state_entries",
-		metric.WithDescription("Services, firing alerts and remembered resolves currently held in the state. [Alpha]"),
+		metric.WithDescription("Services, firing alerts, remembered resolves and the views' indicators (at most max_indicators per view) currently held in the state. [Alpha]"),
 		metric.WithUnit("{entry}"),
 	)
 	errs = errors.Join(errs, err)

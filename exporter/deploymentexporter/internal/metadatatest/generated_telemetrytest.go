@@ -152,7 +152,7 @@ func AssertEqualExporterDeploymentStateDropped(t *testing.T, tt *componenttest.T
 func AssertEqualExporterDeploymentStateEntries(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_exporter_deployment_state_entries",
-		Description: "Services, firing alerts and remembered resolves currently held in the state. [Alpha]",
+		Description: "Services, firing alerts, remembered resolves and the views' indicators (at most max_indicators per view) currently held in the state. [Alpha]",
 		Unit:        "{entry}",
 		Data: metricdata.Gauge[int64]{
 			DataPoints: dps,
