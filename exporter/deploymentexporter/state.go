@@ -441,25 +441,21 @@ func (s *state) rememberResolved(fingerprint string, now time.Time) {
 	s.resolvedOrder.Touch(fingerprint)
 }
 
-// sweep drops views and alerts past their TTL.
+// sweep drops views and alerts past their TTL. Each recency order is the
+// order of last updates, so it walks only what expires and the first entry
+// that does not.
 func (s *state) sweep(now time.Time) {
-	for k, v := range s.services {
-		if now.Sub(v.LastUpdate) > s.cfg.ServiceTTL {
-			s.deleteService(k)
-			s.drop("service", "ttl")
-		}
+	for k, ok := s.serviceOrder.Oldest(); ok && now.Sub(s.services[k].LastUpdate) > s.cfg.ServiceTTL; k, ok = s.serviceOrder.Oldest() {
+		s.deleteService(k)
+		s.drop("service", "ttl")
 	}
-	for fp, e := range s.alerts {
-		if now.Sub(e.LastSignal) > s.cfg.AlertTTL {
-			s.deleteAlert(fp)
-			s.drop("alert", "ttl")
-		}
+	for fp, ok := s.alertOrder.Oldest(); ok && now.Sub(s.alerts[fp].LastSignal) > s.cfg.AlertTTL; fp, ok = s.alertOrder.Oldest() {
+		s.deleteAlert(fp)
+		s.drop("alert", "ttl")
 	}
-	for fp, at := range s.resolved {
-		if now.Sub(at) > s.cfg.AlertTTL {
-			s.deleteResolved(fp)
-			s.drop("resolved", "ttl")
-		}
+	for fp, ok := s.resolvedOrder.Oldest(); ok && now.Sub(s.resolved[fp]) > s.cfg.AlertTTL; fp, ok = s.resolvedOrder.Oldest() {
+		s.deleteResolved(fp)
+		s.drop("resolved", "ttl")
 	}
 }
 
