@@ -8,8 +8,8 @@
 //
 // It prints last, as `make soak`'s contract:
 //
-//	rss_mib_start: A         (RSS of the collector at the end of the warm-up)
-//	rss_mib_end: B           (at the end of the run)
+//	rss_mib_start: A         (RSS of the collector: median over the minute after the warm-up)
+//	rss_mib_end: B           (median over the run's last minute)
 //	rss_growth_pct: C
 //	gauge <series>: final V peak P limit L ok|OVER   (every state gauge; "limit unknown" if not in the table)
 //	firing_alerts_of_forgotten_services: N

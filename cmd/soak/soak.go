@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"sort"
 	"time"
 
 	"github.com/deploylens/deploylens/internal/loadtest"
@@ -147,7 +148,11 @@ func soak(ctx context.Context, c *soakConfig) error {
 	defer ticker.Stop()
 	scrapeEvery := 10 * time.Second
 	nextScrape, nextProgress := begin.Add(scrapeEvery), begin.Add(time.Minute)
-	var rssStart float64
+	// RSS is sampled every second after the warm-up; start and end are the
+	// medians of a window at either end (a single reading lands anywhere in
+	// a GC cycle: ±5 % on its own).
+	var rssSamples []rssSample
+	window := min(time.Minute, (c.duration-c.warmup)/4)
 	sendErrors := 0
 	lastSent := begin
 	for now := begin; now.Before(end); now = <-ticker.C {
@@ -162,10 +167,12 @@ func soak(ctx context.Context, c *soakConfig) error {
 			}
 		}
 		lastSent = now
-		if rssStart == 0 && !now.Before(warmupEnd) {
-			if rssStart, err = h.rssMiB(); err != nil {
+		if !now.Before(warmupEnd) {
+			rss, err := h.rssMiB()
+			if err != nil {
 				return err
 			}
+			rssSamples = append(rssSamples, rssSample{at: now, mib: rss})
 		}
 		if !now.Before(nextScrape) {
 			nextScrape = nextScrape.Add(scrapeEvery)
@@ -188,13 +195,13 @@ func soak(ctx context.Context, c *soakConfig) error {
 		return fmt.Errorf("collector telemetry: %w", err)
 	}
 	watch.observe(scrape)
-	rssEnd, err := h.rssMiB()
+	last, err := h.rssMiB()
 	if err != nil {
 		return err
 	}
-	if rssStart == 0 {
-		rssStart = rssEnd // the warm-up lasted the whole run
-	}
+	rssSamples = append(rssSamples, rssSample{at: now, mib: last})
+	rssStart := medianRSS(rssSamples, warmupEnd, warmupEnd.Add(window))
+	rssEnd := medianRSS(rssSamples, now.Add(-window), now.Add(time.Second))
 	firing, forgotten := h.am.firing(now, pop.vanished, now.Add(-c.idleTTL-c.grace))
 	posts, received, distinctAlerts := h.am.counts()
 
@@ -228,4 +235,28 @@ func soak(ctx context.Context, c *soakConfig) error {
 		return fmt.Errorf("%w: %w", loadtest.ErrBar, errors.Join(failed...))
 	}
 	return nil
+}
+
+type rssSample struct {
+	at  time.Time
+	mib float64
+}
+
+// medianRSS is the median of the samples taken in [from, to); the last
+// sample when none was.
+func medianRSS(samples []rssSample, from, to time.Time) float64 {
+	var in []float64
+	for _, s := range samples {
+		if !s.at.Before(from) && s.at.Before(to) {
+			in = append(in, s.mib)
+		}
+	}
+	if len(in) == 0 {
+		return samples[len(samples)-1].mib
+	}
+	sort.Float64s(in)
+	if n := len(in); n%2 == 0 {
+		return (in[n/2-1] + in[n/2]) / 2
+	}
+	return in[len(in)/2]
 }

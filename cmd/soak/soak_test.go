@@ -118,3 +118,14 @@ func TestSplitKeepsEverything(t *testing.T) {
 	}
 	assert.Equal(t, []int{events, spans, points}, []int{gotEvents, gotSpans, gotPoints})
 }
+
+func TestMedianRSSIgnoresAGCSpike(t *testing.T) {
+	at := time.Date(2026, 12, 3, 0, 0, 0, 0, time.UTC)
+	var samples []rssSample
+	for i, v := range []float64{100, 101, 140, 99, 100, 120, 121, 160, 119} {
+		samples = append(samples, rssSample{at: at.Add(time.Duration(i) * time.Second), mib: v})
+	}
+	assert.InDelta(t, 100, medianRSS(samples, at, at.Add(5*time.Second)), 1e-9)
+	assert.InDelta(t, 120.5, medianRSS(samples, at.Add(5*time.Second), at.Add(9*time.Second)), 1e-9)
+	assert.InDelta(t, 119, medianRSS(samples, at.Add(time.Hour), at.Add(2*time.Hour)), 1e-9, "no sample in the window: the last one")
+}
