@@ -118,7 +118,7 @@ func TestE2EProcessorTagsSpansWithGitHubDeployment(t *testing.T) {
 receivers:
   deployment:
     endpoint: 127.0.0.1:%d
-    github: {secret: ${env:GITHUB_WEBHOOK_SECRET}}
+    github: {secret: "${env:GITHUB_WEBHOOK_SECRET}"}
   otlp:
     protocols:
       grpc:

@@ -149,7 +149,7 @@ service:
 	c.Stop()
 }
 
-// TestE2EIssueConfigAsWritten: the receiver config from the README/issue works
+// TestE2EIssueConfigAsWritten: the receiver config from its README works
 // exactly as written, with its environment variables set or unset.
 func TestE2EIssueConfigAsWritten(t *testing.T) {
 	port := freePort(t)
@@ -157,10 +157,10 @@ func TestE2EIssueConfigAsWritten(t *testing.T) {
 receivers:
   deployment:
     endpoint: 127.0.0.1:%d
-    generic: {bearer_token: ${env:DEPLOY_TOKEN}}      # optional
-    github: {secret: ${env:GITHUB_WEBHOOK_SECRET}}
-    gitlab: {token: ${env:GITLAB_WEBHOOK_TOKEN}}
-    argocd: {bearer_token: ${env:ARGOCD_TOKEN}}
+    generic: {bearer_token: "${env:DEPLOY_TOKEN}"}      # optional
+    github: {secret: "${env:GITHUB_WEBHOOK_SECRET}"}
+    gitlab: {token: "${env:GITLAB_WEBHOOK_TOKEN}"}
+    argocd: {bearer_token: "${env:ARGOCD_TOKEN}"}
     flagger: {}
     argo_rollouts: {}
 exporters:
