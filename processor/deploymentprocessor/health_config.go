@@ -130,21 +130,52 @@ func defaultHealthConfig() HealthConfig {
 	}
 }
 
-// engineConfig turns the YAML configuration into the engine's; errors name
-// the YAML key.
+// engineConfig is the engine's configuration for hc, or every error in it,
+// each naming its YAML key.
 func (hc *HealthConfig) engineConfig(cfg *Config) (health.Config, error) {
-	var errs []error
-	add := func(key string, err error) {
-		if err != nil {
-			errs = append(errs, fmt.Errorf("health::%s: %w", key, err))
+	c, errs := hc.translate(cfg)
+	errs = append(errs, hc.invalidSettings(c)...)
+	if len(errs) == 0 {
+		if err := c.Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("health: %w", err))
 		}
 	}
+	return c, errors.Join(errs...)
+}
+
+// healthKeyError names the YAML key under health: that err is about.
+func healthKeyError(key string, err error) error {
+	return fmt.Errorf("health::%s: %w", key, err)
+}
+
+// dimensionWeight is one dimension's weight as configured.
+type dimensionWeight struct {
+	dimension indicators.Dimension
+	weight    float64
+}
+
+// byDimension lists the weights in the engine's dimension order.
+func (wc WeightsConfig) byDimension() []dimensionWeight {
+	return []dimensionWeight{
+		{indicators.DimensionErrors, wc.Errors}, {indicators.DimensionLatency, wc.Latency},
+		{indicators.DimensionThroughput, wc.Throughput}, {indicators.DimensionSaturation, wc.Saturation},
+		{indicators.DimensionBusiness, wc.Business}, {indicators.DimensionLogs, wc.Logs},
+	}
+}
+
+// translate maps the YAML configuration onto the engine's, filling the
+// defaults of omitted indicator fields; its errors are the values that cannot
+// be parsed (span kinds, indicator directions).
+func (hc *HealthConfig) translate(cfg *Config) (health.Config, []error) {
+	var errs []error
 	c := health.DefaultConfig()
 	c.IntervalActive = hc.Evaluation.IntervalActive
 	c.IntervalSteady = hc.Evaluation.IntervalSteady
 	c.CloseDelay = hc.Evaluation.CloseDelay
 	kinds, err := indicators.SpanKinds(hc.SpanKinds)
-	add("span_kinds", err)
+	if err != nil {
+		errs = append(errs, healthKeyError("span_kinds", err))
+	}
 	c.SpanKinds = kinds
 	c.MinRequests = hc.MinRequests
 	c.Alpha = hc.Alpha
@@ -154,49 +185,65 @@ func (hc *HealthConfig) engineConfig(cfg *Config) (health.Config, error) {
 	c.MaxStreams = hc.MaxStreams
 	c.MaxKeys = cfg.MaxServices
 	c.IdleTTL = cfg.IdleTTL
-	for _, dw := range []struct {
-		dim indicators.Dimension
-		w   float64
-	}{
-		{indicators.DimensionErrors, hc.Weights.Errors}, {indicators.DimensionLatency, hc.Weights.Latency},
-		{indicators.DimensionThroughput, hc.Weights.Throughput}, {indicators.DimensionSaturation, hc.Weights.Saturation},
-		{indicators.DimensionBusiness, hc.Weights.Business}, {indicators.DimensionLogs, hc.Weights.Logs},
-	} {
-		if dw.w < 0 {
-			add("weights::"+string(dw.dim), fmt.Errorf("must not be negative, got %v", dw.w))
-		}
-		c.Weights[dw.dim.Index()] = dw.w
+	for _, dw := range hc.Weights.byDimension() {
+		c.Weights[dw.dimension.Index()] = dw.weight
 	}
 	c.Indicators = nil
-	seen := map[string]bool{}
 	for i, ic := range hc.Indicators {
+		def, err := ic.definition()
+		if err != nil {
+			errs = append(errs, healthKeyError(fmt.Sprintf("indicators[%d]::direction", i), err))
+		}
+		c.Indicators = append(c.Indicators, def)
+	}
+	return c, errs
+}
+
+// definition is the engine's indicator for ic: direction higher_is_worse,
+// dimension business and weight 1 where omitted.
+func (ic IndicatorConfig) definition() (indicators.Definition, error) {
+	dir, err := detector.ParseDirection(ic.Direction)
+	if ic.Direction == "" {
+		dir, err = detector.HigherIsWorse, nil
+	}
+	def := indicators.Definition{
+		Name: ic.Name, Kind: indicators.Kind(ic.Kind), Metric: ic.Metric,
+		Numerator: ic.Numerator, Denominator: ic.Denominator,
+		Direction: dir, Dimension: indicators.Dimension(ic.Dimension), Weight: ic.Weight,
+	}
+	if def.Weight == 0 {
+		def.Weight = 1
+	}
+	if def.Dimension == "" {
+		def.Dimension = indicators.DimensionBusiness
+	}
+	for _, k := range slices.Sorted(maps.Keys(ic.Attributes)) {
+		def.Attributes = append(def.Attributes, indicators.AttributeFilter{Key: k, Value: ic.Attributes[k]})
+	}
+	return def, err
+}
+
+// invalidSettings checks the settings' ranges, and the indicators as
+// translated into c (one per configured indicator, in order).
+func (hc *HealthConfig) invalidSettings(c health.Config) []error {
+	var errs []error
+	add := func(key string, err error) {
+		errs = append(errs, healthKeyError(key, err))
+	}
+	for _, dw := range hc.Weights.byDimension() {
+		if dw.weight < 0 {
+			add("weights::"+string(dw.dimension), fmt.Errorf("must not be negative, got %v", dw.weight))
+		}
+	}
+	seen := map[string]bool{}
+	for i, def := range c.Indicators {
 		key := fmt.Sprintf("indicators[%d]", i)
-		dir, err := detector.ParseDirection(ic.Direction)
-		if ic.Direction == "" {
-			dir, err = detector.HigherIsWorse, nil
-		}
-		add(key+"::direction", err)
-		def := indicators.Definition{
-			Name: ic.Name, Kind: indicators.Kind(ic.Kind), Metric: ic.Metric,
-			Numerator: ic.Numerator, Denominator: ic.Denominator,
-			Direction: dir, Dimension: indicators.Dimension(ic.Dimension), Weight: ic.Weight,
-		}
-		if def.Weight == 0 {
-			def.Weight = 1
-		}
-		if def.Dimension == "" {
-			def.Dimension = indicators.DimensionBusiness
-		}
-		for _, k := range slices.Sorted(maps.Keys(ic.Attributes)) {
-			def.Attributes = append(def.Attributes, indicators.AttributeFilter{Key: k, Value: ic.Attributes[k]})
-		}
 		if err := def.Validate(); err != nil {
 			add(key, err)
 		} else if seen[def.Name] {
 			add(key+"::name", fmt.Errorf("%q is declared twice", def.Name))
 		}
 		seen[def.Name] = true
-		c.Indicators = append(c.Indicators, def)
 	}
 	switch {
 	case hc.Evaluation.IntervalActive < time.Second:
@@ -237,12 +284,7 @@ func (hc *HealthConfig) engineConfig(cfg *Config) (health.Config, error) {
 	if hc.MaxStreams < 0 {
 		add("max_streams", fmt.Errorf("must not be negative, got %d", hc.MaxStreams))
 	}
-	if len(errs) == 0 {
-		if err := c.Validate(); err != nil {
-			errs = append(errs, fmt.Errorf("health: %w", err))
-		}
-	}
-	return c, errors.Join(errs...)
+	return errs
 }
 
 func (hc *HealthConfig) validate(cfg *Config) error {

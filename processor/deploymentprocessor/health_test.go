@@ -20,7 +20,9 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/deploylens/deploylens/internal/deployevent"
+	"github.com/deploylens/deploylens/internal/detector"
 	"github.com/deploylens/deploylens/processor/deploymentprocessor/internal/health"
+	"github.com/deploylens/deploylens/processor/deploymentprocessor/internal/indicators"
 	"github.com/deploylens/deploylens/processor/deploymentprocessor/internal/tracker"
 )
 
@@ -412,4 +414,17 @@ func BenchmarkHealthTraces(b *testing.B) {
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/benchData, "ns/span")
+}
+
+func TestIndicatorConfigDefinitionFillsOmittedFields(t *testing.T) {
+	def, err := IndicatorConfig{
+		Name: "orders", Kind: "rate", Metric: "orders.completed",
+		Attributes: map[string]string{"region": "eu", "channel": "web"},
+	}.definition()
+	require.NoError(t, err)
+	assert.Equal(t, indicators.Definition{
+		Name: "orders", Kind: indicators.KindRate, Metric: "orders.completed",
+		Direction: detector.HigherIsWorse, Dimension: indicators.DimensionBusiness, Weight: 1,
+		Attributes: []indicators.AttributeFilter{{Key: "channel", Value: "web"}, {Key: "region", Value: "eu"}},
+	}, def)
 }
