@@ -366,7 +366,7 @@ func TestGateAuth(t *testing.T) {
 		cfg.Gate.Get().Auth = configoptional.Some(confighttp.AuthConfig{Config: configauth.Config{AuthenticatorID: authID}})
 	})
 	c := newTestCore(t, cfg, newClock(t0), nil)
-	require.NoError(t, c.start(context.Background(), &testHost{extensions: map[component.ID]component.Component{authID: tokenAuth{}}}))
+	require.NoError(t, c.Start(context.Background(), &testHost{extensions: map[component.ID]component.Component{authID: tokenAuth{}}}))
 	url := "http://" + c.gate.addr + "/v1/verdict?service=checkout"
 
 	resp, err := http.Get(url)
