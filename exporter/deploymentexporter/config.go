@@ -121,6 +121,7 @@ type GateConfig struct {
 	Inconclusive string `mapstructure:"inconclusive"`
 	// InconclusivePassWindow: during this long after the deployment started,
 	// an inconclusive verdict passes the gate (there is no data to judge yet).
+	// 0, the default, never passes an inconclusive verdict early.
 	InconclusivePassWindow time.Duration `mapstructure:"inconclusive_pass_window"`
 	// MaxHealthAge: a health data point received longer ago than this is
 	// stale, and the verdict is inconclusive until a new one arrives.

@@ -54,7 +54,7 @@ func TestConfigDefaults(t *testing.T) {
 	assert.Equal(t, "localhost:8089", g.NetAddr.Endpoint)
 	assert.Equal(t, 5*time.Minute, g.MinObservation)
 	assert.Equal(t, "hold", g.Inconclusive)
-	assert.Equal(t, 2*time.Minute, g.InconclusivePassWindow)
+	assert.Zero(t, g.InconclusivePassWindow, "no data never passes the gate by default")
 	assert.Equal(t, 5*time.Minute, g.MaxHealthAge)
 	assert.Equal(t, 2*time.Second, g.StatusRefreshInterval)
 	assert.Equal(t, StateConfig{

@@ -17,12 +17,14 @@ import (
 )
 
 const (
-	defaultGateEndpoint           = "localhost:8089"
-	defaultClientTimeout          = 10 * time.Second
-	defaultResolveTimeout         = 5 * time.Minute
-	defaultResendInterval         = time.Minute
-	defaultMinObservation         = 5 * time.Minute
-	defaultInconclusivePassWindow = 2 * time.Minute
+	defaultGateEndpoint   = "localhost:8089"
+	defaultClientTimeout  = 10 * time.Second
+	defaultResolveTimeout = 5 * time.Minute
+	defaultResendInterval = time.Minute
+	defaultMinObservation = 5 * time.Minute
+	// defaultInconclusivePassWindow is 0: with no data to judge, the gate
+	// holds (Flagger asks again) rather than waving a rollout through.
+	defaultInconclusivePassWindow = 0
 	defaultStatusRefreshInterval  = 2 * time.Second
 	defaultMaxHealthAge           = 5 * time.Minute
 	defaultMaxServices            = 1000
