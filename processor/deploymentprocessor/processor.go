@@ -106,12 +106,13 @@ func addAttr(key, value string) metric.AddOption {
 func (p *deploymentProcessor) hooks() tracker.Hooks {
 	ctx := context.Background()
 	return tracker.Hooks{
-		Started: func(d *tracker.Deployment) {
+		Started: func(k tracker.Key, d *tracker.Deployment) {
 			origin := p.originEvent
 			if d.Inferred() {
 				origin = p.originInferred
 			}
 			p.telemetry.ProcessorDeploymentDeploymentsTracked.Add(ctx, 1, origin)
+			p.signals.started(k, d, p.now())
 		},
 		Stuck: func(*tracker.Deployment) {
 			p.telemetry.ProcessorDeploymentDeploymentsStuck.Add(ctx, 1)
@@ -126,9 +127,8 @@ func (p *deploymentProcessor) hooks() tracker.Hooks {
 		Refused: func() {
 			p.telemetry.ProcessorDeploymentServicesRefused.Add(ctx, 1)
 		},
-		StartedFor: func(k tracker.Key, d *tracker.Deployment) { p.signals.started(k, d, p.now()) },
-		EndedFor:   p.signals.ended,
-		Forgotten:  p.forget,
+		Ended:     p.signals.ended,
+		Forgotten: p.forget,
 	}
 }
 
