@@ -3,8 +3,10 @@ package deploymentexporter // import "github.com/deploylens/deploylens/exporter/
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -164,7 +166,8 @@ func (cfg *Config) Validate() error {
 	var errs []error
 	errs = append(errs, cfg.Alertmanager.validate()...)
 
-	for name, ch := range cfg.Channels {
+	for _, name := range slices.Sorted(maps.Keys(cfg.Channels)) { // a stable order of errors
+		ch := cfg.Channels[name]
 		key := "channels::" + name
 		if !channelNameRe.MatchString(name) {
 			errs = append(errs, fmt.Errorf("%s: channel name must be letters, digits, '_', '.' or '-'", key))

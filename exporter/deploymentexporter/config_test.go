@@ -2,6 +2,7 @@ package deploymentexporter
 
 import (
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -162,4 +163,20 @@ func TestConfigValidateErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestValidateChannelErrorsInNameOrder(t *testing.T) {
+	cfg := createDefaultConfig().(*Config)
+	cfg.Channels = map[string]ChannelConfig{}
+	for _, name := range []string{"zeta", "alpha", "mid", "beta"} {
+		cfg.Channels[name] = ChannelConfig{Type: "fax"}
+	}
+	first := cfg.Validate()
+	require.Error(t, first)
+	for range 20 {
+		assert.Equal(t, first.Error(), cfg.Validate().Error(), "a configuration always reads the same errors")
+	}
+	msg := first.Error()
+	assert.Less(t, strings.Index(msg, "channels::alpha"), strings.Index(msg, "channels::beta"))
+	assert.Less(t, strings.Index(msg, "channels::mid"), strings.Index(msg, "channels::zeta"))
 }
