@@ -120,7 +120,7 @@ func TestAlertmanagerResend(t *testing.T) {
 	cfg := testConfig(func(cfg *Config) { cfg.Alertmanager.Endpoints = []string{"http://127.0.0.1:1"} })
 	c := newTestCore(t, cfg, clock, nil)
 	sinks := captureTargets(c)
-	require.NoError(t, c.start(context.Background(), &testHost{}))
+	require.NoError(t, c.Start(context.Background(), &testHost{}))
 	am := sinks["alertmanager_0"]
 
 	require.NoError(t, c.consumeLogs(context.Background(), alertLogs(criticalAlert())))

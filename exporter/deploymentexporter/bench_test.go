@@ -16,7 +16,7 @@ func BenchmarkConsumeHealthMetrics(b *testing.B) {
 	cfg := testConfig(nil)
 	c, err := newCore(cfg, benchSettings())
 	require.NoError(b, err)
-	b.Cleanup(func() { require.NoError(b, c.shutdown(context.Background())) })
+	b.Cleanup(func() { require.NoError(b, c.Shutdown(context.Background())) })
 	md := healthMetrics(testHealth{
 		score: 90, verdict: deployevent.VerdictHealthy, recommendation: deployevent.RecommendNone, phase: deployevent.PhaseDuring, at: t0,
 		indicators: map[string][2]float64{"error_rate": {0.01, 0.01}, "latency_p99": {210, 200}},
@@ -33,7 +33,7 @@ func BenchmarkConsumeHealthMetrics(b *testing.B) {
 func TestConsumeHealthMetricsAllocatesNothing(t *testing.T) {
 	c, err := newCore(testConfig(nil), benchSettings())
 	require.NoError(t, err)
-	t.Cleanup(func() { require.NoError(t, c.shutdown(context.Background())) })
+	t.Cleanup(func() { require.NoError(t, c.Shutdown(context.Background())) })
 	c.now = func() time.Time { return t0 }
 	md := healthMetrics(testHealth{
 		score: 90, verdict: deployevent.VerdictHealthy, recommendation: deployevent.RecommendNone, phase: deployevent.PhaseDuring, at: t0,

@@ -3,8 +3,10 @@ package deploymentexporter // import "github.com/deploylens/deploylens/exporter/
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -121,6 +123,7 @@ type GateConfig struct {
 	Inconclusive string `mapstructure:"inconclusive"`
 	// InconclusivePassWindow: during this long after the deployment started,
 	// an inconclusive verdict passes the gate (there is no data to judge yet).
+	// 0, the default, never passes an inconclusive verdict early.
 	InconclusivePassWindow time.Duration `mapstructure:"inconclusive_pass_window"`
 	// MaxHealthAge: a health data point received longer ago than this is
 	// stale, and the verdict is inconclusive until a new one arrives.
@@ -163,7 +166,8 @@ func (cfg *Config) Validate() error {
 	var errs []error
 	errs = append(errs, cfg.Alertmanager.validate()...)
 
-	for name, ch := range cfg.Channels {
+	for _, name := range slices.Sorted(maps.Keys(cfg.Channels)) { // a stable order of errors
+		ch := cfg.Channels[name]
 		key := "channels::" + name
 		if !channelNameRe.MatchString(name) {
 			errs = append(errs, fmt.Errorf("%s: channel name must be letters, digits, '_', '.' or '-'", key))

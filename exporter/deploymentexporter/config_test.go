@@ -2,6 +2,7 @@ package deploymentexporter
 
 import (
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -54,7 +55,7 @@ func TestConfigDefaults(t *testing.T) {
 	assert.Equal(t, "localhost:8089", g.NetAddr.Endpoint)
 	assert.Equal(t, 5*time.Minute, g.MinObservation)
 	assert.Equal(t, "hold", g.Inconclusive)
-	assert.Equal(t, 2*time.Minute, g.InconclusivePassWindow)
+	assert.Zero(t, g.InconclusivePassWindow, "no data never passes the gate by default")
 	assert.Equal(t, 5*time.Minute, g.MaxHealthAge)
 	assert.Equal(t, 2*time.Second, g.StatusRefreshInterval)
 	assert.Equal(t, StateConfig{
@@ -162,4 +163,20 @@ func TestConfigValidateErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestValidateChannelErrorsInNameOrder(t *testing.T) {
+	cfg := createDefaultConfig().(*Config)
+	cfg.Channels = map[string]ChannelConfig{}
+	for _, name := range []string{"zeta", "alpha", "mid", "beta"} {
+		cfg.Channels[name] = ChannelConfig{Type: "fax"}
+	}
+	first := cfg.Validate()
+	require.Error(t, first)
+	for range 20 {
+		assert.Equal(t, first.Error(), cfg.Validate().Error(), "a configuration always reads the same errors")
+	}
+	msg := first.Error()
+	assert.Less(t, strings.Index(msg, "channels::alpha"), strings.Index(msg, "channels::beta"))
+	assert.Less(t, strings.Index(msg, "channels::mid"), strings.Index(msg, "channels::zeta"))
 }

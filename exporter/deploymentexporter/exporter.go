@@ -146,7 +146,7 @@ func (c *core) tickInterval() time.Duration {
 	return min(max(d/4, time.Second), 10*time.Second)
 }
 
-func (c *core) start(ctx context.Context, host component.Host) error {
+func (c *core) Start(ctx context.Context, host component.Host) error {
 	for _, t := range c.targets {
 		if err := t.exp.Start(ctx, host); err != nil {
 			_ = c.stopTargets(ctx)
@@ -178,10 +178,10 @@ func (c *core) stopTargets(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// shutdown stops the loop and the gate, then the targets (a persistent queue
+// Shutdown stops the loop and the gate, then the targets (a persistent queue
 // keeps what was not delivered for the next start). The last exporter
 // sharing the core calls it; safe without start and twice.
-func (c *core) shutdown(ctx context.Context) error {
+func (c *core) Shutdown(ctx context.Context) error {
 	c.shutdownOnce.Do(func() {
 		if c.cancel != nil {
 			c.cancel()

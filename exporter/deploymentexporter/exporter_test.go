@@ -64,11 +64,9 @@ func TestFactorySharesCoreAcrossSignals(t *testing.T) {
 
 func sharedCoreOf(t *testing.T, fac *factory, id component.ID) *core {
 	t.Helper()
-	fac.mu.Lock()
-	defer fac.mu.Unlock()
-	sc, ok := fac.cores[id]
+	c, ok := fac.cores.Get(id)
 	require.True(t, ok)
-	return sc.core
+	return c
 }
 
 func getJSON(t *testing.T, url string) map[string]any {

@@ -2,7 +2,6 @@ package deploymentexporter // import "github.com/deploylens/deploylens/exporter/
 
 import (
 	"context"
-	"sync"
 	"time"
 
 	"go.opentelemetry.io/collector/component"
@@ -14,15 +13,18 @@ import (
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
 
 	"github.com/deploylens/deploylens/exporter/deploymentexporter/internal/metadata"
+	"github.com/deploylens/deploylens/internal/sharedcomponent"
 )
 
 const (
-	defaultGateEndpoint           = "localhost:8089"
-	defaultClientTimeout          = 10 * time.Second
-	defaultResolveTimeout         = 5 * time.Minute
-	defaultResendInterval         = time.Minute
-	defaultMinObservation         = 5 * time.Minute
-	defaultInconclusivePassWindow = 2 * time.Minute
+	defaultGateEndpoint   = "localhost:8089"
+	defaultClientTimeout  = 10 * time.Second
+	defaultResolveTimeout = 5 * time.Minute
+	defaultResendInterval = time.Minute
+	defaultMinObservation = 5 * time.Minute
+	// defaultInconclusivePassWindow is 0: with no data to judge, the gate
+	// holds (Flagger asks again) rather than waving a rollout through.
+	defaultInconclusivePassWindow = 0
 	defaultStatusRefreshInterval  = 2 * time.Second
 	defaultMaxHealthAge           = 5 * time.Minute
 	defaultMaxServices            = 1000
@@ -43,7 +45,7 @@ func NewFactory() exporter.Factory {
 }
 
 func newFactory() *factory {
-	return &factory{cores: map[component.ID]*sharedCore{}}
+	return &factory{}
 }
 
 func (f *factory) exporterFactory() exporter.Factory {
@@ -94,94 +96,25 @@ func createDefaultConfig() component.Config {
 // of `deployment` share the gate state, its HTTP server and the delivery
 // queues, reference-counted in Start/Shutdown.
 type factory struct {
-	mu    sync.Mutex
-	cores map[component.ID]*sharedCore
+	cores sharedcomponent.Map[*core]
 }
 
-type sharedCore struct {
-	core    *core
-	users   int // exporters created and not yet shut down
-	started int // exporters started and not yet shut down
-}
-
-func (f *factory) acquire(set exporter.Settings, cfg *Config) (*sharedCore, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if sc, ok := f.cores[set.ID]; ok {
-		sc.users++
-		return sc, nil
-	}
-	c, err := newCore(cfg, set)
-	if err != nil {
-		return nil, err
-	}
-	sc := &sharedCore{core: c, users: 1}
-	f.cores[set.ID] = sc
-	return sc, nil
-}
-
-// handle is one exporter's (logs or metrics) share of a core.
-type handle struct {
-	f       *factory
-	id      component.ID
-	sc      *sharedCore
-	mu      sync.Mutex
-	started bool
-	done    bool
-}
-
-func (h *handle) start(ctx context.Context, host component.Host) error {
-	h.f.mu.Lock()
-	defer h.f.mu.Unlock()
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.started || h.done {
-		return nil
-	}
-	if h.sc.started == 0 {
-		if err := h.sc.core.start(ctx, host); err != nil {
-			return err
-		}
-	}
-	h.sc.started++
-	h.started = true
-	return nil
-}
-
-func (h *handle) shutdown(ctx context.Context) error {
-	h.f.mu.Lock()
-	defer h.f.mu.Unlock()
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.done {
-		return nil
-	}
-	h.done = true
-	if h.started {
-		h.sc.started--
-	}
-	h.sc.users--
-	if h.sc.users > 0 {
-		return nil
-	}
-	delete(h.f.cores, h.id)
-	return h.sc.core.shutdown(ctx)
-}
-
-func (f *factory) newHandle(set exporter.Settings, cfg component.Config) (*handle, error) {
-	sc, err := f.acquire(set, cfg.(*Config))
-	if err != nil {
-		return nil, err
-	}
-	return &handle{f: f, id: set.ID, sc: sc}, nil
+// acquire returns this exporter's handle on the shared core of set.ID,
+// created for the first exporter.
+func (f *factory) acquire(set exporter.Settings, cfg component.Config) (*sharedcomponent.Handle[*core], error) {
+	return f.cores.Acquire(set.ID, func() (*core, error) {
+		shared := set
+		shared.TelemetrySettings = sharedcomponent.TelemetrySettings(set.TelemetrySettings)
+		return newCore(cfg.(*Config), shared)
+	})
 }
 
 // The outer exporters have no queue and no retry: consuming only updates the
 // state and puts notifications on the per-target queues, which do.
-func outerOptions(h *handle) []exporterhelper.Option {
+func outerOptions(h *sharedcomponent.Handle[*core]) []exporterhelper.Option {
 	return []exporterhelper.Option{
-		exporterhelper.WithStart(h.start),
-		exporterhelper.WithShutdown(h.shutdown),
+		exporterhelper.WithStart(h.Start),
+		exporterhelper.WithShutdown(h.Shutdown),
 		exporterhelper.WithCapabilities(consumer.Capabilities{MutatesData: false}),
 		exporterhelper.WithTimeout(exporterhelper.TimeoutConfig{}),
 		exporterhelper.WithQueue(configoptional.None[exporterhelper.QueueBatchConfig]()),
@@ -190,26 +123,26 @@ func outerOptions(h *handle) []exporterhelper.Option {
 }
 
 func (f *factory) createLogs(ctx context.Context, set exporter.Settings, cfg component.Config) (exporter.Logs, error) {
-	h, err := f.newHandle(set, cfg)
+	h, err := f.acquire(set, cfg)
 	if err != nil {
 		return nil, err
 	}
-	exp, err := exporterhelper.NewLogs(ctx, set, cfg, h.sc.core.consumeLogs, outerOptions(h)...)
+	exp, err := exporterhelper.NewLogs(ctx, set, cfg, h.Value().consumeLogs, outerOptions(h)...)
 	if err != nil {
-		_ = h.shutdown(ctx)
+		_ = h.Shutdown(ctx)
 		return nil, err
 	}
 	return exp, nil
 }
 
 func (f *factory) createMetrics(ctx context.Context, set exporter.Settings, cfg component.Config) (exporter.Metrics, error) {
-	h, err := f.newHandle(set, cfg)
+	h, err := f.acquire(set, cfg)
 	if err != nil {
 		return nil, err
 	}
-	exp, err := exporterhelper.NewMetrics(ctx, set, cfg, h.sc.core.consumeMetrics, outerOptions(h)...)
+	exp, err := exporterhelper.NewMetrics(ctx, set, cfg, h.Value().consumeMetrics, outerOptions(h)...)
 	if err != nil {
-		_ = h.shutdown(ctx)
+		_ = h.Shutdown(ctx)
 		return nil, err
 	}
 	return exp, nil

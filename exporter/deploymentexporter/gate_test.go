@@ -144,10 +144,26 @@ func TestGateVerdictPassExactJSON(t *testing.T) {
 	assert.Equal(t, "no_rollback", body["decision"])
 }
 
-// Healthy is not yet a pass before min_observation; inconclusive passes the
-// gate during inconclusive_pass_window, then holds.
-func TestGateInconclusivePolicy(t *testing.T) {
+// passWindow opts into passing inconclusive verdicts early.
+func passWindow(d time.Duration) func(*Config) {
+	return func(cfg *Config) { cfg.Gate.Get().InconclusivePassWindow = d }
+}
+
+// By default no health data never passes the gate, not even just after the start.
+func TestGateNoDataHoldsByDefault(t *testing.T) {
 	f := newGateFixture(t, nil, nil)
+	f.deploy()
+	f.clock.Advance(time.Second)
+	status, body := f.flagger("/v1/gate", prodMeta)
+	assert.Equal(t, http.StatusPreconditionFailed, status)
+	assert.Equal(t, "hold", body["decision"])
+	assert.Equal(t, []string{"no health data yet", "inconclusive: hold (gate::inconclusive)"}, reasons(body))
+}
+
+// Healthy is not yet a pass before min_observation; with a pass window,
+// inconclusive passes the gate during it, then holds.
+func TestGateInconclusivePolicy(t *testing.T) {
+	f := newGateFixture(t, passWindow(2*time.Minute), nil)
 	f.deploy()
 
 	f.clock.Advance(30 * time.Second)
@@ -194,7 +210,7 @@ func TestGateInconclusivePass(t *testing.T) {
 func TestGateFailAndRollback(t *testing.T) {
 	tt := componenttest.NewTelemetry()
 	t.Cleanup(func() { require.NoError(t, tt.Shutdown(context.Background())) })
-	f := newGateFixture(t, nil, tt)
+	f := newGateFixture(t, passWindow(2*time.Minute), tt)
 	f.deploy()
 	f.clock.Advance(time.Minute)
 	f.health(testHealth{score: 31, verdict: deployevent.VerdictUnhealthy, recommendation: deployevent.RecommendRollback})
@@ -253,7 +269,7 @@ func TestGateCriticalAlert(t *testing.T) {
 
 // Recommendation hold holds the gate even within the pass window.
 func TestGateHoldRecommendation(t *testing.T) {
-	f := newGateFixture(t, nil, nil)
+	f := newGateFixture(t, passWindow(2*time.Minute), nil)
 	f.deploy()
 	f.clock.Advance(time.Minute)
 	f.health(testHealth{score: 62, verdict: deployevent.VerdictDegraded, recommendation: deployevent.RecommendHold})
@@ -366,7 +382,7 @@ func TestGateAuth(t *testing.T) {
 		cfg.Gate.Get().Auth = configoptional.Some(confighttp.AuthConfig{Config: configauth.Config{AuthenticatorID: authID}})
 	})
 	c := newTestCore(t, cfg, newClock(t0), nil)
-	require.NoError(t, c.start(context.Background(), &testHost{extensions: map[component.ID]component.Component{authID: tokenAuth{}}}))
+	require.NoError(t, c.Start(context.Background(), &testHost{extensions: map[component.ID]component.Component{authID: tokenAuth{}}}))
 	url := "http://" + c.gate.addr + "/v1/verdict?service=checkout"
 
 	resp, err := http.Get(url)

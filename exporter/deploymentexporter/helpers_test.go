@@ -306,7 +306,7 @@ func newTestCore(t *testing.T, cfg *Config, clock *fakeClock, tt *componenttest.
 		c.now = clock.Now
 	}
 	var once sync.Once
-	t.Cleanup(func() { once.Do(func() { require.NoError(t, c.shutdown(context.Background())) }) })
+	t.Cleanup(func() { once.Do(func() { require.NoError(t, c.Shutdown(context.Background())) }) })
 	return c
 }
 
@@ -314,7 +314,7 @@ func newTestCore(t *testing.T, cfg *Config, clock *fakeClock, tt *componenttest.
 func startCore(t *testing.T, cfg *Config, clock *fakeClock, tt *componenttest.Telemetry) *core {
 	t.Helper()
 	c := newTestCore(t, cfg, clock, tt)
-	require.NoError(t, c.start(context.Background(), &testHost{}))
+	require.NoError(t, c.Start(context.Background(), &testHost{}))
 	return c
 }
 

@@ -44,10 +44,10 @@ func TestPersistentQueueSurvivesRestart(t *testing.T) {
 	// First run: Alertmanager down; the alert is queued on disk.
 	host, ext := startFileStorage(t, dir)
 	first := newTestCore(t, newCfg(), newClock(t0.Add(3*time.Minute)), nil)
-	require.NoError(t, first.start(context.Background(), host))
+	require.NoError(t, first.Start(context.Background(), host))
 	require.NoError(t, first.consumeLogs(context.Background(), alertLogs(criticalAlert())))
 	time.Sleep(200 * time.Millisecond) // refused attempts, retrying
-	require.NoError(t, first.shutdown(context.Background()))
+	require.NoError(t, first.Shutdown(context.Background()))
 	require.NoError(t, ext.Shutdown(context.Background()))
 
 	// Second run: Alertmanager up; the queued alert goes out.
@@ -55,7 +55,7 @@ func TestPersistentQueueSurvivesRestart(t *testing.T) {
 	host, ext = startFileStorage(t, dir)
 	t.Cleanup(func() { require.NoError(t, ext.Shutdown(context.Background())) })
 	second := newTestCore(t, newCfg(), newClock(t0.Add(4*time.Minute)), nil)
-	require.NoError(t, second.start(context.Background(), host))
+	require.NoError(t, second.Start(context.Background(), host))
 	require.Eventually(t, func() bool { return am.count() >= 1 }, 10*time.Second, 20*time.Millisecond)
 	posted := decodeJSON(t, am.body(0)).([]any)
 	require.Len(t, posted, 1)

@@ -46,7 +46,7 @@ func TestRoutingAndEscalation(t *testing.T) {
 	clock := newClock(t0.Add(3 * time.Minute))
 	c := newTestCore(t, routedConfig(), clock, tt)
 	sinks := captureTargets(c)
-	require.NoError(t, c.start(context.Background(), &testHost{}))
+	require.NoError(t, c.Start(context.Background(), &testHost{}))
 	ctx := context.Background()
 
 	critical := criticalAlert() // fires at t0+3m
@@ -98,7 +98,7 @@ func TestRoutingBySeverityAndService(t *testing.T) {
 	clock := newClock(t0.Add(3 * time.Minute))
 	c := newTestCore(t, routedConfig(), clock, nil)
 	sinks := captureTargets(c)
-	require.NoError(t, c.start(context.Background(), &testHost{}))
+	require.NoError(t, c.Start(context.Background(), &testHost{}))
 	ctx := context.Background()
 
 	warning := criticalAlert()
@@ -120,7 +120,7 @@ func TestRoutingResolveOfUntrackedAlert(t *testing.T) {
 	clock := newClock(t0.Add(30 * time.Minute))
 	c := newTestCore(t, routedConfig(), clock, nil)
 	sinks := captureTargets(c)
-	require.NoError(t, c.start(context.Background(), &testHost{}))
+	require.NoError(t, c.Start(context.Background(), &testHost{}))
 
 	resolved := criticalAlert().resolved(t0.Add(15 * time.Minute)) // fired for 12m
 	require.NoError(t, c.consumeLogs(context.Background(), alertLogs(resolved)))
@@ -136,7 +136,7 @@ func TestRoutingDefaultAllChannels(t *testing.T) {
 	clock := newClock(t0.Add(3 * time.Minute))
 	c := newTestCore(t, cfg, clock, nil)
 	sinks := captureTargets(c)
-	require.NoError(t, c.start(context.Background(), &testHost{}))
+	require.NoError(t, c.Start(context.Background(), &testHost{}))
 	require.NoError(t, c.consumeLogs(context.Background(), alertLogs(criticalAlert())))
 	for _, ch := range []string{"team-slack", "oncall", "audit"} {
 		assert.Len(t, sinks[ch].queued(clock.Now()), 1, ch)
@@ -171,7 +171,7 @@ func TestRoutingRepeatedResolve(t *testing.T) {
 	cfg.Alertmanager.Endpoints = []string{"http://127.0.0.1:1"}
 	c := newTestCore(t, cfg, clock, nil)
 	sinks := captureTargets(c)
-	require.NoError(t, c.start(context.Background(), &testHost{}))
+	require.NoError(t, c.Start(context.Background(), &testHost{}))
 	ctx := context.Background()
 
 	require.NoError(t, c.consumeLogs(ctx, alertLogs(criticalAlert())))

@@ -6,4 +6,9 @@
 // exporter's own name translator, then load the rules with Prometheus' rulefmt, parse every
 // PromQL expression (rules, dashboard targets, variables, annotations) and check that every
 // metric, label and label value they use exists. A renamed metric or attribute breaks them.
+//
+// It holds only tests, and this file, on purpose. What it checks is not Go code of one
+// component but YAML and JSON under deploy/ against the metadata of the components, so it
+// belongs to none of them; and as tests it pulls Prometheus' rule, PromQL and engine packages
+// into `go test` only, never into the collector binary. Under internal/ nothing imports it.
 package monitoringcode // import "github.com/deploylens/deploylens/internal/monitoringcode"

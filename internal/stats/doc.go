@@ -25,8 +25,9 @@
 // deployment about 26% of the time (1 - 0.95^6). Two controls are offered, to combine:
 //
 //   - Within one evaluation, adjust the indicators' p-values with Holm's step-down method
-//     (HolmAdjust, Holm): it controls the family-wise error rate at alpha like Bonferroni
-//     but rejects more, and it assumes nothing about dependence between indicators.
+//     (the health engine does, in place and without allocating, on its evidence): it
+//     controls the family-wise error rate at alpha like Bonferroni but rejects more, and
+//     it assumes nothing about dependence between indicators.
 //   - Across evaluations (the same deployment is judged every interval), require the
 //     verdict to hold for k consecutive evaluations before acting; with a fixed alpha per
 //     evaluation, k = 2 or 3 cuts the false alarms of repeated looks, at the cost of k-1

@@ -3,7 +3,6 @@ package stats
 import (
 	"fmt"
 	"math"
-	"sort"
 )
 
 // Verdict is the outcome of a two-sample test for a deployment.
@@ -133,36 +132,3 @@ func NormalCDF(z float64) float64 { return 0.5 * math.Erfc(-z/math.Sqrt2) }
 
 // NormalSF is P(Z > z) for a standard normal Z, accurate far into the upper tail.
 func NormalSF(z float64) float64 { return 0.5 * math.Erfc(z/math.Sqrt2) }
-
-// HolmAdjust returns Holm's step-down adjusted p-values (Holm 1979), in the input order:
-// sort ascending, multiply the i-th smallest (from 0) by m-i, make the sequence
-// non-decreasing, cap at 1. Reject hypothesis j at family-wise level alpha when adjusted[j] ≤ alpha.
-func HolmAdjust(pvalues []float64) []float64 {
-	m := len(pvalues)
-	order := make([]int, m)
-	for i := range order {
-		order[i] = i
-	}
-	sort.SliceStable(order, func(a, b int) bool { return pvalues[order[a]] < pvalues[order[b]] })
-	adjusted := make([]float64, m)
-	running := 0.0
-	for rank, idx := range order {
-		p := pvalues[idx]
-		if math.IsNaN(p) {
-			p = 1
-		}
-		running = math.Max(running, math.Min(1, float64(m-rank)*p))
-		adjusted[idx] = running
-	}
-	return adjusted
-}
-
-// Holm tells which hypotheses Holm's method rejects at family-wise level alpha.
-func Holm(pvalues []float64, alpha float64) []bool {
-	adjusted := HolmAdjust(pvalues)
-	reject := make([]bool, len(adjusted))
-	for i, p := range adjusted {
-		reject[i] = p <= alpha
-	}
-	return reject
-}

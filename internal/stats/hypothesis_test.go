@@ -259,16 +259,6 @@ func TestNormal(t *testing.T) {
 	assert.InDelta(t, 2.866515718791939e-7, NormalSF(5), 1e-20) // far tail, no cancellation
 }
 
-func TestHolm(t *testing.T) {
-	// Holm (1979); R: p.adjust(c(0.01, 0.04, 0.03, 0.005), "holm") = 0.03 0.06 0.06 0.02.
-	p := []float64{0.01, 0.04, 0.03, 0.005}
-	assert.InDeltaSlice(t, []float64{0.03, 0.06, 0.06, 0.02}, HolmAdjust(p), 1e-15)
-	assert.Equal(t, []bool{true, false, false, true}, Holm(p, 0.05))
-	assert.Equal(t, []float64{0.01, 0.04, 0.03, 0.005}, p, "the input is not reordered")
-	assert.Empty(t, HolmAdjust(nil))
-	assert.Equal(t, []float64{1, 1}, HolmAdjust([]float64{math.NaN(), 0.9}))
-}
-
 func TestTestOptionsValidate(t *testing.T) {
 	require.NoError(t, DefaultTestOptions().Validate())
 	bad := []TestOptions{

@@ -2,6 +2,7 @@ package deploymentprocessor
 
 import (
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -110,6 +111,22 @@ func TestDefaultConfig(t *testing.T) {
 		assert.Equal(t, "resource", st.Level)
 	}
 	assert.Nil(t, cfg.Storage)
+}
+
+func TestValidateErrorOrderIsStable(t *testing.T) {
+	cfg := createDefaultConfig().(*Config)
+	cfg.Signals.Interval, cfg.Signals.SteadyInterval, cfg.Signals.ChangeFailureWindow = 0, 0, 0
+	for _, phase := range []string{"post", "during", "pre", "later", "steady"} {
+		cfg.Signals.Alerts.AnomalyThresholds[phase] = 2
+	}
+	want := cfg.Validate()
+	require.Error(t, want)
+	for range 20 {
+		assert.Equal(t, want.Error(), cfg.Validate().Error(), "a configuration always reads the same errors")
+	}
+	msg := want.Error()
+	assert.Less(t, strings.Index(msg, "signals::interval"), strings.Index(msg, "signals::steady_interval"))
+	assert.Less(t, strings.Index(msg, "thresholds::during"), strings.Index(msg, "thresholds::post"), "phases in sorted order")
 }
 
 func TestValidate(t *testing.T) {

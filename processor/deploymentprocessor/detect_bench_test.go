@@ -99,7 +99,7 @@ func runScenario(sc scenario.Scenario) (out scenarioOutcome) {
 			_ = c.Shutdown(ctx)
 		}
 	}()
-	p := f.instances[set.ID]
+	p := f.instance(set.ID)
 	clock := newTestClock(sc.Start.Add(*detectOffset))
 	p.now = clock.Now
 

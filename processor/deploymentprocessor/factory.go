@@ -2,7 +2,6 @@ package deploymentprocessor // import "github.com/deploylens/deploylens/processo
 
 import (
 	"context"
-	"sync"
 	"time"
 
 	"go.opentelemetry.io/collector/component"
@@ -11,6 +10,7 @@ import (
 	"go.opentelemetry.io/collector/processor/processorhelper"
 
 	"github.com/deploylens/deploylens/internal/deployevent"
+	"github.com/deploylens/deploylens/internal/sharedcomponent"
 	"github.com/deploylens/deploylens/processor/deploymentprocessor/internal/metadata"
 )
 
@@ -30,8 +30,7 @@ var processorCapabilities = consumer.Capabilities{MutatesData: true}
 // factory keeps one processor per component ID: the same `deployment` in a
 // traces, a metrics and a logs pipeline is one instance with one state.
 type factory struct {
-	mu        sync.Mutex
-	instances map[component.ID]*deploymentProcessor
+	instances sharedcomponent.Map[*deploymentProcessor]
 }
 
 // NewFactory returns the factory of the deployment processor.
@@ -40,7 +39,7 @@ func NewFactory() processor.Factory {
 }
 
 func newFactory() *factory {
-	return &factory{instances: map[component.ID]*deploymentProcessor{}}
+	return &factory{}
 }
 
 func (f *factory) processorFactory() processor.Factory {
@@ -87,104 +86,60 @@ func createDefaultConfig() component.Config {
 }
 
 func (f *factory) createTraces(ctx context.Context, set processor.Settings, cfg component.Config, next consumer.Traces) (processor.Traces, error) {
-	p, h, err := f.acquire(set, cfg.(*Config))
+	h, err := f.acquire(set, cfg.(*Config))
 	if err != nil {
 		return nil, err
 	}
-	return processorhelper.NewTraces(ctx, set, cfg, next, p.processTraces,
-		processorhelper.WithCapabilities(processorCapabilities),
-		processorhelper.WithStart(h.start),
-		processorhelper.WithShutdown(h.shutdown))
+	proc, err := processorhelper.NewTraces(ctx, set, cfg, next, h.Value().processTraces, lifecycle(h)...)
+	if err != nil {
+		_ = h.Shutdown(ctx)
+		return nil, err
+	}
+	return proc, nil
 }
 
 func (f *factory) createMetrics(ctx context.Context, set processor.Settings, cfg component.Config, next consumer.Metrics) (processor.Metrics, error) {
-	p, h, err := f.acquire(set, cfg.(*Config))
+	h, err := f.acquire(set, cfg.(*Config))
 	if err != nil {
 		return nil, err
 	}
-	p.signals.setMetricsNext(next)
-	return processorhelper.NewMetrics(ctx, set, cfg, next, p.processMetrics,
-		processorhelper.WithCapabilities(processorCapabilities),
-		processorhelper.WithStart(h.start),
-		processorhelper.WithShutdown(h.shutdown))
+	h.Value().signals.setMetricsNext(next)
+	proc, err := processorhelper.NewMetrics(ctx, set, cfg, next, h.Value().processMetrics, lifecycle(h)...)
+	if err != nil {
+		_ = h.Shutdown(ctx)
+		return nil, err
+	}
+	return proc, nil
 }
 
 func (f *factory) createLogs(ctx context.Context, set processor.Settings, cfg component.Config, next consumer.Logs) (processor.Logs, error) {
-	p, h, err := f.acquire(set, cfg.(*Config))
+	h, err := f.acquire(set, cfg.(*Config))
 	if err != nil {
 		return nil, err
 	}
-	p.signals.setLogsNext(next)
-	return processorhelper.NewLogs(ctx, set, cfg, next, p.processLogs,
+	h.Value().signals.setLogsNext(next)
+	proc, err := processorhelper.NewLogs(ctx, set, cfg, next, h.Value().processLogs, lifecycle(h)...)
+	if err != nil {
+		_ = h.Shutdown(ctx)
+		return nil, err
+	}
+	return proc, nil
+}
+
+// acquire returns this pipeline's handle on the shared processor of set.ID,
+// created for the first pipeline.
+func (f *factory) acquire(set processor.Settings, cfg *Config) (*sharedcomponent.Handle[*deploymentProcessor], error) {
+	return f.instances.Acquire(set.ID, func() (*deploymentProcessor, error) {
+		shared := set
+		shared.TelemetrySettings = sharedcomponent.TelemetrySettings(set.TelemetrySettings)
+		return newDeploymentProcessor(shared, cfg)
+	})
+}
+
+func lifecycle(h *sharedcomponent.Handle[*deploymentProcessor]) []processorhelper.Option {
+	return []processorhelper.Option{
 		processorhelper.WithCapabilities(processorCapabilities),
-		processorhelper.WithStart(h.start),
-		processorhelper.WithShutdown(h.shutdown))
-}
-
-// acquire returns the shared processor of set.ID, creating it for the first
-// pipeline, and a handle through which this pipeline starts and stops it.
-func (f *factory) acquire(set processor.Settings, cfg *Config) (*deploymentProcessor, *handle, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	p, ok := f.instances[set.ID]
-	if !ok {
-		var err error
-		if p, err = newDeploymentProcessor(set, cfg); err != nil {
-			return nil, nil, err
-		}
-		f.instances[set.ID] = p
+		processorhelper.WithStart(h.Start),
+		processorhelper.WithShutdown(h.Shutdown),
 	}
-	p.users++
-	return p, &handle{factory: f, id: set.ID, processor: p}, nil
-}
-
-// release forgets p once every pipeline that created it has shut down, so a
-// reloaded configuration starts from a fresh instance (restored from storage).
-func (f *factory) release(id component.ID, p *deploymentProcessor) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	p.users--
-	if p.users == 0 && f.instances[id] == p {
-		delete(f.instances, id)
-	}
-}
-
-// handle is one pipeline's use of a shared processor. Shutdown is safe
-// without Start and safe twice.
-type handle struct {
-	factory   *factory
-	id        component.ID
-	processor *deploymentProcessor
-
-	mu      sync.Mutex
-	started bool
-	stopped bool
-}
-
-func (h *handle) start(ctx context.Context, host component.Host) error {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.started || h.stopped {
-		return nil
-	}
-	if err := h.processor.start(ctx, host); err != nil {
-		return err
-	}
-	h.started = true
-	return nil
-}
-
-func (h *handle) shutdown(ctx context.Context) error {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.stopped {
-		return nil
-	}
-	h.stopped = true
-	var err error
-	if h.started {
-		err = h.processor.shutdown(ctx)
-	}
-	h.factory.release(h.id, h.processor)
-	return err
 }

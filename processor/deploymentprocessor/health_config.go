@@ -103,7 +103,7 @@ type IndicatorConfig struct {
 
 func defaultHealthConfig() HealthConfig {
 	d := health.DefaultConfig()
-	w := health.DefaultWeights
+	w := health.DefaultWeights()
 	return HealthConfig{
 		Enabled: true,
 		Evaluation: EvaluationConfig{

@@ -101,7 +101,7 @@ func newPipelines(t testing.TB, opts pipelineOptions) *pipelines {
 	require.NoError(t, err)
 	ps.logs, err = pf.CreateLogs(ctx, set, cfg, ps.logsSink)
 	require.NoError(t, err)
-	ps.proc = f.instances[set.ID]
+	ps.proc = f.instance(set.ID)
 	require.NotNil(t, ps.proc)
 	ps.proc.now = ps.clock.Now
 
@@ -219,4 +219,10 @@ func deploymentAttrs(m pcommon.Map) map[string]string {
 		}
 	}
 	return out
+}
+
+// instance is the shared processor of id, nil when no pipeline holds one.
+func (f *factory) instance(id component.ID) *deploymentProcessor {
+	p, _ := f.instances.Get(id)
+	return p
 }

@@ -10,9 +10,7 @@ import (
 	"go.opentelemetry.io/collector/processor"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
-	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
 
 	"github.com/deploylens/deploylens/internal/deployevent"
 	"github.com/deploylens/deploylens/processor/deploymentprocessor/internal/health"
@@ -47,19 +45,14 @@ type deploymentProcessor struct {
 	ignoredInvalid                   metric.AddOption
 	phasePre, phaseDuring, phasePost metric.ObserveOption
 
-	// users counts the pipelines that created this instance (guarded by the
-	// factory's lock); refs those that started it.
-	users int
-
-	mu      sync.Mutex
-	refs    int
+	// store, cancel and running belong to Start and Shutdown, which the
+	// shared handle runs once each.
 	store   *stateStore
 	cancel  context.CancelFunc
 	running sync.WaitGroup
 }
 
 func newDeploymentProcessor(set processor.Settings, cfg *Config) (*deploymentProcessor, error) {
-	set.TelemetrySettings = sharedTelemetry(set.TelemetrySettings)
 	tb, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
 	if err != nil {
 		return nil, err
@@ -113,12 +106,13 @@ func addAttr(key, value string) metric.AddOption {
 func (p *deploymentProcessor) hooks() tracker.Hooks {
 	ctx := context.Background()
 	return tracker.Hooks{
-		Started: func(d *tracker.Deployment) {
+		Started: func(k tracker.Key, d *tracker.Deployment) {
 			origin := p.originEvent
 			if d.Inferred() {
 				origin = p.originInferred
 			}
 			p.telemetry.ProcessorDeploymentDeploymentsTracked.Add(ctx, 1, origin)
+			p.signals.started(k, d, p.now())
 		},
 		Stuck: func(*tracker.Deployment) {
 			p.telemetry.ProcessorDeploymentDeploymentsStuck.Add(ctx, 1)
@@ -133,25 +127,17 @@ func (p *deploymentProcessor) hooks() tracker.Hooks {
 		Refused: func() {
 			p.telemetry.ProcessorDeploymentServicesRefused.Add(ctx, 1)
 		},
-		StartedFor: func(k tracker.Key, d *tracker.Deployment) { p.signals.started(k, d, p.now()) },
-		EndedFor:   p.signals.ended,
-		Forgotten:  p.forget,
+		Ended:     p.signals.ended,
+		Forgotten: p.forget,
 	}
 }
 
-// start runs for every pipeline; the first one restores the state and starts
-// the background loop.
-func (p *deploymentProcessor) start(ctx context.Context, host component.Host) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.refs++
-	if p.refs > 1 {
-		return nil
-	}
+// Start restores the state and starts the background loop, once for all
+// the pipelines sharing the instance.
+func (p *deploymentProcessor) Start(ctx context.Context, host component.Host) error {
 	if p.cfg.Storage != nil {
 		store, err := openStateStore(ctx, host, *p.cfg.Storage, p.id, p.logger)
 		if err != nil {
-			p.refs--
 			return err
 		}
 		p.store = store
@@ -188,19 +174,14 @@ func (p *deploymentProcessor) start(ctx context.Context, host component.Host) er
 	return nil
 }
 
-// shutdown runs for every started pipeline; the last one stops the loop,
-// saves the state and closes the storage client.
-func (p *deploymentProcessor) shutdown(ctx context.Context) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.refs == 0 {
-		return nil
-	}
-	p.refs--
-	if p.refs > 0 {
+// Shutdown stops the loop, saves the state and closes the storage client,
+// once the last pipeline sharing the instance is down. Safe without Start.
+func (p *deploymentProcessor) Shutdown(ctx context.Context) error {
+	if p.cancel == nil {
 		return nil
 	}
 	p.cancel()
+	p.cancel = nil
 	p.running.Wait()
 	p.telemetry.Shutdown()
 	if p.store == nil {
@@ -254,30 +235,4 @@ func (p *deploymentProcessor) loop(ctx context.Context) {
 			}
 		}
 	}
-}
-
-// sharedTelemetry drops the pipeline and signal the collector injects into a
-// component's telemetry: this instance serves several pipelines. The
-// providers that support it are recognised by the method they expose.
-func sharedTelemetry(ts component.TelemetrySettings) component.TelemetrySettings {
-	drop := []string{"otelcol.signal", "otelcol.pipeline.id"}
-	ts.Logger = ts.Logger.WithOptions(zap.WrapCore(func(c zapcore.Core) zapcore.Core {
-		if d, ok := c.(interface {
-			DropInjectedAttributes(...string) zapcore.Core
-		}); ok {
-			return d.DropInjectedAttributes(drop...)
-		}
-		return c
-	}))
-	if d, ok := ts.MeterProvider.(interface {
-		DropInjectedAttributes(...string) metric.MeterProvider
-	}); ok {
-		ts.MeterProvider = d.DropInjectedAttributes(drop...)
-	}
-	if d, ok := ts.TracerProvider.(interface {
-		DropInjectedAttributes(...string) trace.TracerProvider
-	}); ok {
-		ts.TracerProvider = d.DropInjectedAttributes(drop...)
-	}
-	return ts
 }

@@ -28,7 +28,7 @@ import (
 
 func TestOneInstanceAcrossPipelines(t *testing.T) {
 	ps := newPipelines(t, pipelineOptions{})
-	require.Len(t, ps.factory.instances, 1, "three pipelines, one instance")
+	require.Equal(t, 1, ps.factory.instances.Len(), "three pipelines, one instance")
 	ctx := context.Background()
 
 	// Before any event: steady everywhere.
@@ -83,7 +83,7 @@ func TestSeparateComponentIDsAreSeparateInstances(t *testing.T) {
 	set := processortest.NewNopSettings(metadata.Type)
 	set.ID = component.MustNewIDWithName("deployment", "other")
 	second := newPipelines(t, pipelineOptions{factory: f, set: &set})
-	require.Len(t, f.instances, 2)
+	require.Equal(t, 2, f.instances.Len())
 
 	first.consumeEvents(t, deployEvent("rollout-1", deployevent.StateStarted, 0))
 	require.NoError(t, second.traces.ConsumeTraces(context.Background(), tracesOf(checkoutV2)))
@@ -103,30 +103,30 @@ func TestSharedLifecycle(t *testing.T) {
 	require.NoError(t, err)
 	logs, err := pf.CreateLogs(ctx, set, cfg, consumertest.NewNop())
 	require.NoError(t, err)
-	p := f.instances[set.ID]
+	p := f.instance(set.ID)
 	require.NotNil(t, p)
 
 	require.NoError(t, traces.Start(ctx, host))
 	require.NoError(t, logs.Start(ctx, host))
-	assert.Equal(t, 2, p.refs)
+	assert.NotNil(t, p.cancel, "the background loop runs")
 
 	// The first pipeline to stop leaves the instance running for the other.
 	require.NoError(t, traces.Shutdown(ctx))
 	require.NoError(t, traces.Shutdown(ctx), "shutdown twice")
-	assert.Equal(t, 1, p.refs)
-	assert.Contains(t, f.instances, set.ID)
+	assert.NotNil(t, p.cancel, "still running for the logs pipeline")
+	assert.Same(t, p, f.instance(set.ID))
 
 	require.NoError(t, logs.Shutdown(ctx))
-	assert.Equal(t, 0, p.refs)
-	assert.NotContains(t, f.instances, set.ID, "forgotten once every pipeline is down")
+	assert.Nil(t, p.cancel, "stopped with the last pipeline")
+	assert.Nil(t, f.instance(set.ID), "forgotten once every pipeline is down")
 
 	// A configuration reload creates a fresh instance.
 	metrics, err := pf.CreateMetrics(ctx, set, cfg, consumertest.NewNop())
 	require.NoError(t, err)
-	assert.NotSame(t, p, f.instances[set.ID])
+	assert.NotSame(t, p, f.instance(set.ID))
 	// Shutdown without Start is safe and releases the instance.
 	require.NoError(t, metrics.Shutdown(ctx))
-	assert.Empty(t, f.instances)
+	assert.Zero(t, f.instances.Len())
 }
 
 func TestLifecycleRecordsPassUnchanged(t *testing.T) {

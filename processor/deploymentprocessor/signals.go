@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -79,15 +81,20 @@ func defaultSignalsConfig() SignalsConfig {
 
 func (c *SignalsConfig) validate() []error {
 	var errs []error
-	for key, d := range map[string]time.Duration{
-		"signals::interval": c.Interval, "signals::steady_interval": c.SteadyInterval,
-		"signals::change_failure_window": c.ChangeFailureWindow, "signals::alerts::resend_interval": c.Alerts.ResendInterval,
+	// In a fixed order, so the same configuration always gives the same error.
+	for _, kd := range []struct {
+		key string
+		d   time.Duration
+	}{
+		{"signals::interval", c.Interval}, {"signals::steady_interval", c.SteadyInterval},
+		{"signals::change_failure_window", c.ChangeFailureWindow}, {"signals::alerts::resend_interval", c.Alerts.ResendInterval},
 	} {
-		if d <= 0 {
-			errs = append(errs, fmt.Errorf("%s: must be positive, got %s", key, d))
+		if kd.d <= 0 {
+			errs = append(errs, fmt.Errorf("%s: must be positive, got %s", kd.key, kd.d))
 		}
 	}
-	for phase, v := range c.Alerts.AnomalyThresholds {
+	for _, phase := range slices.Sorted(maps.Keys(c.Alerts.AnomalyThresholds)) {
+		v := c.Alerts.AnomalyThresholds[phase]
 		switch deployevent.Phase(phase) {
 		case deployevent.PhaseSteady, deployevent.PhasePre, deployevent.PhaseDuring, deployevent.PhasePost:
 		default:

@@ -124,7 +124,7 @@ func TestSignalsFromARegression(t *testing.T) {
 			assert.NoError(t, c.Shutdown(ctx))
 		}
 	}()
-	p := f.instances[set.ID]
+	p := f.instance(set.ID)
 	clock := newTestClock(sc.Start)
 	p.now = clock.Now
 

@@ -243,7 +243,7 @@ func TestStorageStartErrors(t *testing.T) {
 			require.NoError(t, err)
 			assert.EqualError(t, traces.Start(ctx, tt.host), tt.wantErr)
 			require.NoError(t, traces.Shutdown(ctx))
-			assert.Empty(t, f.instances)
+			assert.Zero(t, f.instances.Len())
 		})
 	}
 }

@@ -97,14 +97,17 @@ const (
 	DefaultCloseDelay     = 5 * time.Second
 )
 
-// DefaultWeights are the dimensions' default weights, by dimension.
-var DefaultWeights = map[indicators.Dimension]float64{
-	indicators.DimensionErrors:     0.35,
-	indicators.DimensionLatency:    0.3,
-	indicators.DimensionThroughput: 0.15,
-	indicators.DimensionSaturation: 0.1,
-	indicators.DimensionBusiness:   0.05,
-	indicators.DimensionLogs:       0.05,
+// DefaultWeights returns the dimensions' default weights, by dimension; a
+// fresh map each call, so no caller can change another's defaults.
+func DefaultWeights() map[indicators.Dimension]float64 {
+	return map[indicators.Dimension]float64{
+		indicators.DimensionErrors:     0.35,
+		indicators.DimensionLatency:    0.3,
+		indicators.DimensionThroughput: 0.15,
+		indicators.DimensionSaturation: 0.1,
+		indicators.DimensionBusiness:   0.05,
+		indicators.DimensionLogs:       0.05,
+	}
 }
 
 // DefaultIndicators are the user-declared indicators of the default
@@ -136,7 +139,7 @@ func DefaultConfig() Config {
 		StreamTTL:      DefaultStreamTTL,
 		CloseDelay:     DefaultCloseDelay,
 	}
-	for d, w := range DefaultWeights {
+	for d, w := range DefaultWeights() {
 		c.Weights[d.Index()] = w
 	}
 	return c

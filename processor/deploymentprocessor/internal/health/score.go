@@ -7,13 +7,13 @@ import (
 	"github.com/deploylens/deploylens/internal/deployevent"
 )
 
-// ScoreDecades is how many decades of p-value past Alpha take an indicator's
+// DecadesPastAlpha is how many decades of p-value past Alpha take an indicator's
 // anomaly score from AlphaScore to 1.
-const ScoreDecades = 4
+const DecadesPastAlpha = 4
 
 // AlphaScore is the anomaly score of an indicator whose adjusted p-value is
 // exactly Alpha: evidence of harm starts there. Below it the score rises
-// linearly in -log10(p) to 1 at Alpha/10^ScoreDecades; above it, it falls
+// linearly in -log10(p) to 1 at Alpha/10^DecadesPastAlpha; above it, it falls
 // linearly to 0 at p = 1.
 const AlphaScore = 0.3
 
@@ -27,7 +27,7 @@ func AnomalyScore(p, alpha float64) float64 {
 	if decades <= alphaDecades {
 		return AlphaScore * decades / alphaDecades
 	}
-	return math.Min(1, AlphaScore+(1-AlphaScore)*(decades-alphaDecades)/ScoreDecades)
+	return math.Min(1, AlphaScore+(1-AlphaScore)*(decades-alphaDecades)/DecadesPastAlpha)
 }
 
 // DimensionScores combines indicator scores into dimension anomalies: each
@@ -208,7 +208,7 @@ func Recommend(v deployevent.Verdict, phase deployevent.Phase, strong bool) depl
 
 // StrongScore is the anomaly score from which evidence is strong enough to
 // advise a rollback: a p-value two decades past Alpha.
-const StrongScore = AlphaScore + (1-AlphaScore)*2/ScoreDecades
+const StrongScore = AlphaScore + (1-AlphaScore)*2/DecadesPastAlpha
 
 // holm adjusts the p-values of the judged evidence in place (Holm's step-down
 // method across the family), leaving the others at 1.

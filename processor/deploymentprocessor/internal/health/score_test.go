@@ -20,7 +20,7 @@ func TestAnomalyScore(t *testing.T) {
 		{p: math.NaN(), want: 0},
 		{p: 0.1, want: AlphaScore / 3},
 		{p: alpha, want: AlphaScore},
-		{p: alpha / 1e2, want: AlphaScore + (1-AlphaScore)*2/ScoreDecades},
+		{p: alpha / 1e2, want: AlphaScore + (1-AlphaScore)*2/DecadesPastAlpha},
 		{p: alpha / 1e4, want: 1},
 		{p: 1e-30, want: 1},
 		{p: 0, want: 1},
@@ -212,4 +212,11 @@ func TestJudgedScoreAgreesWithTheVerdict(t *testing.T) {
 			assert.Equal(t, tt.verdict, VerdictOf(got, true, healthy, unhealthy), "the score reads as its verdict")
 		})
 	}
+}
+
+func TestDefaultWeightsAreFresh(t *testing.T) {
+	w := DefaultWeights()
+	w[indicators.DimensionErrors] = 0
+	assert.InDelta(t, 0.35, DefaultWeights()[indicators.DimensionErrors], 1e-12, "a caller's change does not reach the defaults")
+	assert.InDelta(t, 0.35, DefaultConfig().Weights[indicators.DimensionErrors.Index()], 1e-12)
 }

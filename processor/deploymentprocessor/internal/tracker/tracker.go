@@ -50,13 +50,10 @@ type Config struct {
 // Hooks are called with the tracker's lock held: they must be quick and must
 // not call the tracker. Any of them may be nil.
 type Hooks struct {
-	// Started is called when a deployment record is created.
-	Started func(d *Deployment)
-	// Ended is called when a deployment gets its outcome.
-	Ended func(d *Deployment)
-	// StartedFor and EndedFor are Started and Ended with the service's key,
-	// for bookkeeping per service (the KPI book).
-	StartedFor, EndedFor func(k Key, d *Deployment)
+	// Started is called when a deployment record of service k is created.
+	Started func(k Key, d *Deployment)
+	// Ended is called when a deployment of service k gets its outcome.
+	Ended func(k Key, d *Deployment)
 	// Stuck is called once when a deployment is marked stuck.
 	Stuck func(d *Deployment)
 	// Evicted is called when a key is dropped.
@@ -665,10 +662,7 @@ func (t *Tracker) begin(e *entry, d *Deployment, at time.Time) {
 	e.current = d
 	e.deployed = true
 	if t.cfg.Hooks.Started != nil {
-		t.cfg.Hooks.Started(d)
-	}
-	if t.cfg.Hooks.StartedFor != nil {
-		t.cfg.Hooks.StartedFor(e.key, d)
+		t.cfg.Hooks.Started(e.key, d)
 	}
 	t.changed()
 }
@@ -698,10 +692,7 @@ func (t *Tracker) finish(e *entry, d *Deployment, outcome Outcome, end, postFrom
 
 func (t *Tracker) hookEnded(e *entry, d *Deployment) {
 	if t.cfg.Hooks.Ended != nil {
-		t.cfg.Hooks.Ended(d)
-	}
-	if t.cfg.Hooks.EndedFor != nil {
-		t.cfg.Hooks.EndedFor(e.key, d)
+		t.cfg.Hooks.Ended(e.key, d)
 	}
 }
 

@@ -39,8 +39,8 @@ func newTestTracker(edit func(*Config)) (*Tracker, *clock, *counters) {
 		Settle:      2 * time.Minute,
 		Now:         c.Now,
 		Hooks: Hooks{
-			Started: func(*Deployment) { n.started++ },
-			Ended:   func(*Deployment) { n.ended++ },
+			Started: func(Key, *Deployment) { n.started++ },
+			Ended:   func(Key, *Deployment) { n.ended++ },
 			Stuck:   func(*Deployment) { n.stuck++ },
 			Evicted: func(r EvictReason) { n.evicted[r]++ },
 			Refused: func() { n.refused++ },
