@@ -116,11 +116,7 @@ func newCore(cfg *Config, set exporter.Settings) (*core, error) {
 	}
 	err = tb.RegisterExporterDeploymentStateEntriesCallback(func(_ context.Context, o metric.Int64Observer) error {
 		c.mu.Lock()
-		services, alerts, resolved := len(c.st.services), len(c.st.alerts), len(c.st.resolved)
-		indicators := 0
-		for _, v := range c.st.services {
-			indicators += len(v.Indicators)
-		}
+		services, alerts, resolved, indicators := len(c.st.services), len(c.st.alerts), len(c.st.resolved), c.st.indicators
 		c.mu.Unlock()
 		o.Observe(int64(services), metric.WithAttributeSet(attribute.NewSet(attribute.String("kind", "service"))))
 		o.Observe(int64(alerts), metric.WithAttributeSet(attribute.NewSet(attribute.String("kind", "alert"))))

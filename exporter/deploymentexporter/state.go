@@ -164,6 +164,8 @@ type state struct {
 	dropped map[dropKey]int64
 	// The recency orders of services, alerts and resolved: evicting the
 	// oldest at a limit is O(1).
+	// indicators is the number of indicators over every view (a size gauge).
+	indicators    int
 	serviceOrder  *lru.Order[serviceKey]
 	alertOrder    *lru.Order[string]
 	resolvedOrder *lru.Order[string]
@@ -214,6 +216,9 @@ func (s *state) view(key serviceKey, now time.Time) *serviceView {
 }
 
 func (s *state) deleteService(key serviceKey) {
+	if v, ok := s.services[key]; ok {
+		s.indicators -= len(v.Indicators)
+	}
 	delete(s.services, key)
 	s.serviceOrder.Remove(key)
 }
@@ -391,6 +396,7 @@ func (s *state) applyIndicator(key serviceKey, name string, value float64, at ti
 		}
 		ind = &indicator{Values: newRing[timedValue](s.cfg.SparklinePoints), Baselines: newRing[timedValue](s.cfg.SparklinePoints)}
 		v.Indicators[name] = ind
+		s.indicators++
 	}
 	r := &ind.Values
 	if baseline {
