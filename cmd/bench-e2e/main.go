@@ -43,6 +43,9 @@ type benchConfig struct {
 	// cpuProfile, when set, receives a CPU profile of the collector with the
 	// processor over the first round's measurement (its pprof extension).
 	cpuProfile string
+	// baseProfile is the same for the collector without the processor, so
+	// that `go tool pprof -diff_base` shows what the processor adds.
+	baseProfile string
 }
 
 func main() {
@@ -59,6 +62,7 @@ func main() {
 	flag.IntVar(&c.workers, "workers", 8, "concurrent OTLP requests")
 	flag.Float64Var(&c.maxRatio, "max-ratio", 1.10, "the CPU ratio bar")
 	flag.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of the collector with the processor (first round) to this file")
+	flag.StringVar(&c.baseProfile, "cpuprofile-without", "", "write a CPU profile of the collector without the processor (first round) to this file")
 	flag.Parse()
 	os.Exit(exitCode(&c))
 }

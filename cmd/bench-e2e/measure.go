@@ -145,10 +145,14 @@ func measureCPU(ctx context.Context, c *benchConfig, with bool) (cpuMeasurement,
 		return cpuMeasurement{}, err
 	}
 	profiled := make(chan error, 1)
-	if with && c.cpuProfile != "" {
-		file := c.cpuProfile
-		c.cpuProfile = "" // the first round only
-		go func() { profiled <- t.profile(ctx, c.cpuFor, file) }()
+	file := &c.baseProfile
+	if with {
+		file = &c.cpuProfile
+	}
+	if *file != "" {
+		name := *file
+		*file = "" // the first round only
+		go func() { profiled <- t.profile(ctx, c.cpuFor, name) }()
 	} else {
 		profiled <- nil
 	}
