@@ -3,7 +3,11 @@
 // while, then vanish for good while new ones appear, and deployments start
 // and end all the time (lifecycle events; some fail, some are rolled back).
 // The soak config has a small max_services and a short idle_ttl, so the
-// state limits and TTL sweeps work all the time. Alerts go to an
+// state limits and TTL sweeps work all the time; the alert memories keep
+// resolved and unsignalled alerts for a minute or two (processor
+// signals::alerts::resolved_ttl 1m, exporter state::alert_ttl 2m, against 1h
+// and 30m by default), so they reach their steady size within the warm-up
+// and growth after it is a leak, not a store still filling. Alerts go to an
 // Alertmanager API receiver in this process.
 //
 // It prints last, as `make soak`'s contract:

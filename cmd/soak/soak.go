@@ -36,6 +36,9 @@ processors:
     max_duration: 1m
     health:
       max_streams: %[6]d
+    signals:
+      alerts:
+        resolved_ttl: 1m
 exporters:
   deployment:
     alertmanager:
@@ -45,6 +48,7 @@ exporters:
       max_services: %[4]d
       service_ttl: %[5]s
       max_alerts: %[7]d
+      alert_ttl: 2m
   debug:
     verbosity: basic
     sampling_initial: 1

@@ -45,7 +45,7 @@ type Config struct {
 	// and canary tests, health scores and verdicts.
 	Health HealthConfig `mapstructure:"health"`
 	// Signals configures the derived metrics and alert signals the processor emits.
-	Signals SignalsConfig `mapstructure:"signals"`
+	Signals EmissionConfig `mapstructure:"signals"`
 
 	// prevent unkeyed literal initialization
 	_ struct{}

@@ -35,13 +35,14 @@ func TestLoadConfig(t *testing.T) {
 		Storage:       &storageID,
 		FlushInterval: 30 * time.Second,
 		Health:        defaultHealthConfig(),
-		Signals:       defaultSignalsConfig(),
+		Signals:       defaultEmissionConfig(),
 	}
 	signalsFull := createDefaultConfig().(*Config)
 	signalsFull.Signals.Interval = 5 * time.Second
 	signalsFull.Signals.SteadyInterval = 2 * time.Minute
 	signalsFull.Signals.ChangeFailureWindow = 7 * 24 * time.Hour
 	signalsFull.Signals.Alerts.ResendInterval = 30 * time.Second
+	signalsFull.Signals.Alerts.ResolvedTTL = 10 * time.Minute
 	signalsFull.Signals.Alerts.PerIndicator = true
 	signalsFull.Signals.Alerts.AnomalyThresholds = map[string]float64{"steady": 0.95, "pre": 0.9, "during": 0.6, "post": 0.8}
 	signalsFull.Signals.Alerts.Rules = []alerts.Rule{{Name: "ErrorsDuringRollout", Expr: "error_ratio > 5% for 2m in phase during", Severity: "critical", Recommendation: "rollback"}}
@@ -138,6 +139,7 @@ func TestValidate(t *testing.T) {
 	}{
 		{name: "negative post_window", edit: func(c *Config) { c.PostWindow = -time.Second }, wantErr: []string{"post_window: must not be negative"}},
 		{name: "zero signals interval", edit: func(c *Config) { c.Signals.Interval = 0 }, wantErr: []string{"signals::interval: must be positive"}},
+		{name: "zero resolved_ttl", edit: func(c *Config) { c.Signals.Alerts.ResolvedTTL = 0 }, wantErr: []string{"signals::alerts::resolved_ttl: must be positive"}},
 		{name: "anomaly threshold phase", edit: func(c *Config) { c.Signals.Alerts.AnomalyThresholds["later"] = 0.5 }, wantErr: []string{`signals::alerts::anomaly_thresholds: "later" is not a phase`}},
 		{name: "anomaly threshold range", edit: func(c *Config) { c.Signals.Alerts.AnomalyThresholds["during"] = 1.5 }, wantErr: []string{"signals::alerts::anomaly_thresholds::during: must be in (0, 1]"}},
 		{name: "bad rule", edit: func(c *Config) { c.Signals.Alerts.Rules = []alerts.Rule{{Name: "r", Expr: "x >"}} }, wantErr: []string{`signals::alerts::rules: rule "r": expr`}},

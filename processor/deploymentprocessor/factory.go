@@ -81,7 +81,7 @@ func createDefaultConfig() component.Config {
 		},
 		FlushInterval: defaultFlushInterval,
 		Health:        defaultHealthConfig(),
-		Signals:       defaultSignalsConfig(),
+		Signals:       defaultEmissionConfig(),
 	}
 }
 
@@ -103,7 +103,7 @@ func (f *factory) createMetrics(ctx context.Context, set processor.Settings, cfg
 	if err != nil {
 		return nil, err
 	}
-	h.Value().signals.setMetricsNext(next)
+	h.Value().emitter.setMetricsNext(next)
 	proc, err := processorhelper.NewMetrics(ctx, set, cfg, next, h.Value().processMetrics, lifecycle(h)...)
 	if err != nil {
 		_ = h.Shutdown(ctx)
@@ -117,7 +117,7 @@ func (f *factory) createLogs(ctx context.Context, set processor.Settings, cfg co
 	if err != nil {
 		return nil, err
 	}
-	h.Value().signals.setLogsNext(next)
+	h.Value().emitter.setLogsNext(next)
 	proc, err := processorhelper.NewLogs(ctx, set, cfg, next, h.Value().processLogs, lifecycle(h)...)
 	if err != nil {
 		_ = h.Shutdown(ctx)

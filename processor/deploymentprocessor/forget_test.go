@@ -34,17 +34,17 @@ var latencyRule = alerts.Rule{Name: "CartSlow", Expr: "latency_p95 > 0.5"}
 func probe(p *deploymentProcessor, k tracker.Key) string {
 	_, tracked := p.tracker.Service(k, p.now())
 	kpiLen := 0
-	if _, ok := p.signals.book.Values(kpi.Key(k), p.now()); ok {
+	if _, ok := p.emitter.book.Values(kpi.Key(k), p.now()); ok {
 		kpiLen = 1
 	}
 	steady := 0
-	p.signals.mu.Lock()
-	if _, ok := p.signals.steadySent[health.Key(k)]; ok {
+	p.emitter.mu.Lock()
+	if _, ok := p.emitter.steadySent[health.Key(k)]; ok {
 		steady = 1
 	}
-	p.signals.mu.Unlock()
+	p.emitter.mu.Unlock()
 	return fmt.Sprintf("tracked=%d health=%d kpi=%d steadySent=%d firing=%d rules=%d",
-		b2i(tracked), b2i(p.health.Has(health.Key(k))), kpiLen, steady, len(p.signals.alerts.Firing(alerts.Key(k))), p.signals.rules.Pending())
+		b2i(tracked), b2i(p.health.Has(health.Key(k))), kpiLen, steady, len(p.emitter.alerts.Firing(alerts.Key(k))), p.emitter.rules.Pending())
 }
 
 func b2i(b bool) int {
@@ -69,10 +69,10 @@ func remember(t *testing.T, p *deploymentProcessor, k tracker.Key, now time.Time
 // touch is remember without its checks, for concurrent use.
 func touch(p *deploymentProcessor, k tracker.Key, now time.Time) (judged, due bool, fired []alerts.Signal) {
 	judged = p.health.Series(health.Key(k)) != nil
-	due = p.signals.steadyDue(health.Key(k), now)
+	due = p.emitter.steadyDue(health.Key(k), now)
 	actx := alerts.Context{Key: alerts.Key(k), Phase: string(deployevent.PhaseSteady)}
-	conds := p.signals.rules.Conditions(actx, map[string]alerts.Evidence{"latency_p95": {Indicator: "latency_p95", Observed: 0.9}}, now)
-	return judged, due, p.signals.alerts.Evaluate(actx, conds, now)
+	conds := p.emitter.rules.Conditions(actx, map[string]alerts.Evidence{"latency_p95": {Indicator: "latency_p95", Observed: 0.9}}, now)
+	return judged, due, p.emitter.alerts.Evaluate(actx, conds, now)
 }
 
 func forgetPipelines(t *testing.T, edit func(*Config)) (*pipelines, *componenttest.Telemetry) {
@@ -134,7 +134,27 @@ func TestForgottenIdleServiceLeavesNothing(t *testing.T) {
 		ps.proc.emitSignals(ctx, ps.clock.Now())
 	}
 	assert.Equal(t, "tracked=0 health=0 kpi=0 steadySent=0 firing=0 rules=0", probe(ps.proc, cartKey()))
-	assert.Zero(t, ps.proc.signals.alerts.Len(), "the resolved alert is forgotten after an hour")
+	assert.Zero(t, ps.proc.emitter.alerts.Len(), "the resolved alert is forgotten after an hour")
+}
+
+// TestResolvedAlertsKeptForResolvedTTL: a resolved alert is remembered for
+// signals::alerts::resolved_ttl, not a fixed hour.
+func TestResolvedAlertsKeptForResolvedTTL(t *testing.T) {
+	ps, _ := forgetPipelines(t, func(c *Config) { c.IdleTTL = time.Hour; c.Signals.Alerts.ResolvedTTL = 5 * time.Minute })
+	ctx := context.Background()
+	require.NoError(t, ps.traces.ConsumeTraces(ctx, tracesOf(cartV7)))
+	remember(t, ps.proc, cartKey(), ps.clock.Now())
+	ps.clock.Set(t0.Add(2 * time.Hour))
+	ps.proc.tracker.Sweep(ps.clock.Now())
+	ps.proc.emitSignals(ctx, ps.clock.Now()) // resolves the alert of the forgotten service
+	require.Equal(t, 1, ps.proc.emitter.alerts.Len(), "the resolved alert is remembered")
+
+	ps.clock.Set(ps.clock.Now().Add(4 * time.Minute))
+	ps.proc.emitSignals(ctx, ps.clock.Now())
+	assert.Equal(t, 1, ps.proc.emitter.alerts.Len(), "still within resolved_ttl")
+	ps.clock.Set(ps.clock.Now().Add(2 * time.Minute))
+	ps.proc.emitSignals(ctx, ps.clock.Now())
+	assert.Zero(t, ps.proc.emitter.alerts.Len(), "forgotten once resolved_ttl has passed")
 }
 
 // TestForgottenByLRULeavesNothing: at max_services a new service evicts the
@@ -204,11 +224,11 @@ func TestChurnLeavesNothing(t *testing.T) {
 	p := ps.proc
 	assert.Zero(t, p.tracker.Len())
 	assert.Zero(t, p.health.Len())
-	assert.Zero(t, p.signals.book.Len())
-	assert.Zero(t, p.signals.steadyServices())
-	assert.Zero(t, p.signals.rules.Pending())
+	assert.Zero(t, p.emitter.book.Len())
+	assert.Zero(t, p.emitter.steadyServices())
+	assert.Zero(t, p.emitter.rules.Pending())
 	firing := 0
-	p.signals.alerts.EachService(func(k alerts.Key) { firing += len(p.signals.alerts.Firing(k)) })
+	p.emitter.alerts.EachService(func(k alerts.Key) { firing += len(p.emitter.alerts.Firing(k)) })
 	assert.Zero(t, firing)
 }
 

@@ -32,8 +32,8 @@ type deploymentProcessor struct {
 	tracker   *tracker.Tracker
 	// health judges the tracked services' health; nil when disabled.
 	health *health.Engine
-	// signals emits the derived metrics and alert signals.
-	signals *signals
+	// emitter emits the derived metrics and alert signals.
+	emitter *emitter
 	// now is the clock; tests replace it before the processor is used.
 	now func() time.Time
 
@@ -57,12 +57,12 @@ func newDeploymentProcessor(set processor.Settings, cfg *Config) (*deploymentPro
 	if err != nil {
 		return nil, err
 	}
-	sig, err := newSignals(cfg.Signals, set, cfg.MaxServices)
+	sig, err := newEmitter(cfg.Signals, set, cfg.MaxServices)
 	if err != nil {
 		return nil, err
 	}
 	p := &deploymentProcessor{
-		signals:   sig,
+		emitter:   sig,
 		id:        set.ID,
 		cfg:       cfg,
 		logger:    set.Logger,
@@ -112,7 +112,7 @@ func (p *deploymentProcessor) hooks() tracker.Hooks {
 				origin = p.originInferred
 			}
 			p.telemetry.ProcessorDeploymentDeploymentsTracked.Add(ctx, 1, origin)
-			p.signals.started(k, d, p.now())
+			p.emitter.started(k, d, p.now())
 		},
 		Stuck: func(*tracker.Deployment) {
 			p.telemetry.ProcessorDeploymentDeploymentsStuck.Add(ctx, 1)
@@ -127,7 +127,7 @@ func (p *deploymentProcessor) hooks() tracker.Hooks {
 		Refused: func() {
 			p.telemetry.ProcessorDeploymentServicesRefused.Add(ctx, 1)
 		},
-		Ended:     p.signals.ended,
+		Ended:     p.emitter.ended,
 		Forgotten: p.forget,
 	}
 }
@@ -145,7 +145,7 @@ func (p *deploymentProcessor) Start(ctx context.Context, host component.Host) er
 		if p.health != nil {
 			p.store.restoreHealth(ctx, p.health, p.now())
 		}
-		p.store.restoreSignals(ctx, p.signals)
+		p.store.restoreSignals(ctx, p.emitter)
 	}
 	err := errors.Join(
 		p.telemetry.RegisterProcessorDeploymentServicesTrackedCallback(func(_ context.Context, o metric.Int64Observer) error {
@@ -191,7 +191,7 @@ func (p *deploymentProcessor) Shutdown(ctx context.Context) error {
 	if p.health != nil {
 		err = errors.Join(err, p.store.saveHealth(ctx, p.health, p.now(), true))
 	}
-	err = errors.Join(err, p.store.saveSignals(ctx, p.signals))
+	err = errors.Join(err, p.store.saveSignals(ctx, p.emitter))
 	err = errors.Join(err, p.store.close(ctx))
 	p.store = nil
 	return err
@@ -230,7 +230,7 @@ func (p *deploymentProcessor) loop(ctx context.Context) {
 					p.logger.Warn("Cannot save health state", zap.Error(err))
 				}
 			}
-			if err := p.store.saveSignals(ctx, p.signals); err != nil {
+			if err := p.store.saveSignals(ctx, p.emitter); err != nil {
 				p.logger.Warn("Cannot save KPI and alert state", zap.Error(err))
 			}
 		}

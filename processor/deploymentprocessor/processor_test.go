@@ -359,7 +359,7 @@ func TestSelfTelemetrySignalsState(t *testing.T) {
 	ps := newPipelines(t, pipelineOptions{set: &set, edit: func(c *Config) { c.MaxServices = 1 }})
 	ps.consumeEvents(t, deployEvent("rollout-1", deployevent.StateStarted, 0))
 	for i, name := range []string{"a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k"} {
-		ps.proc.signals.alerts.Evaluate(alerts.Context{Key: alerts.Key(checkoutKey())},
+		ps.proc.emitter.alerts.Evaluate(alerts.Context{Key: alerts.Key(checkoutKey())},
 			[]alerts.Condition{{Name: name, Severity: "warning", Active: true}}, t0.Add(time.Duration(i)*time.Second))
 	}
 	// Starting the pipelines registered the callbacks; MaxAlerts is 10 × max_services.

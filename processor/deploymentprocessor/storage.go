@@ -173,7 +173,7 @@ const (
 
 // restoreSignals loads the saved KPI book and alerts; like the tracker's,
 // missing or unusable state starts empty.
-func (s *stateStore) restoreSignals(ctx context.Context, sig *signals) {
+func (s *stateStore) restoreSignals(ctx context.Context, sig *emitter) {
 	for key, restore := range map[string]func([]byte) error{kpiKey: sig.book.Restore, alertsKey: sig.alerts.Restore} {
 		data, err := s.client.Get(ctx, key)
 		if err != nil {
@@ -190,7 +190,7 @@ func (s *stateStore) restoreSignals(ctx context.Context, sig *signals) {
 }
 
 // saveSignals writes the KPI book and the remembered alerts (both small).
-func (s *stateStore) saveSignals(ctx context.Context, sig *signals) error {
+func (s *stateStore) saveSignals(ctx context.Context, sig *emitter) error {
 	var errs []error
 	for key, snapshot := range map[string]func() ([]byte, error){kpiKey: sig.book.Snapshot, alertsKey: sig.alerts.Snapshot} {
 		data, err := snapshot()

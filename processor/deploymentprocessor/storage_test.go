@@ -283,10 +283,10 @@ func TestRestartKeepsKPIsAndAlerts(t *testing.T) {
 	ps.clock.Set(t0.Add(5 * time.Minute))
 	ps.consumeEvents(t, deployEvent("rollout-1", deployevent.StateFailed, 5*time.Minute))
 	key := kpi.Key(checkoutKey())
-	before, ok := ps.proc.signals.book.Values(key, ps.clock.Now())
+	before, ok := ps.proc.emitter.book.Values(key, ps.clock.Now())
 	require.True(t, ok)
 	actx := alerts.Context{Key: alerts.Key(checkoutKey()), DeploymentID: "rollout-1"}
-	fired := ps.proc.signals.alerts.Evaluate(actx, []alerts.Condition{{Name: alerts.DeploymentFailed, Severity: "warning", Active: true}}, ps.clock.Now())
+	fired := ps.proc.emitter.alerts.Evaluate(actx, []alerts.Condition{{Name: alerts.DeploymentFailed, Severity: "warning", Active: true}}, ps.clock.Now())
 	require.Len(t, fired, 1)
 	ps.shutdown(t)
 	assert.Equal(t, 1, store.setCountOf(kpiKey))
@@ -294,16 +294,16 @@ func TestRestartKeepsKPIsAndAlerts(t *testing.T) {
 
 	ps = newPipelines(t, pipelineOptions{edit: withStorage(time.Hour), host: host})
 	ps.clock.Set(t0.Add(5*time.Minute + 30*time.Second))
-	after, ok := ps.proc.signals.book.Values(key, ps.clock.Now())
+	after, ok := ps.proc.emitter.book.Values(key, ps.clock.Now())
 	require.True(t, ok, "KPI book restored")
 	assert.Equal(t, before.Counts, after.Counts)
 	assert.Equal(t, [4][3]int64{{}, {0, 0, 1}, {}, {}}, after.Counts, "failed, unjudged (no telemetry)")
 	assert.True(t, before.StartTime.Equal(after.StartTime), "the counters keep their start time")
 	assert.InDelta(t, 240, after.Duration, 1e-9)
-	require.Len(t, ps.proc.signals.alerts.Firing(alerts.Key(checkoutKey())), 1, "the firing alert is remembered")
+	require.Len(t, ps.proc.emitter.alerts.Firing(alerts.Key(checkoutKey())), 1, "the firing alert is remembered")
 	cond := []alerts.Condition{{Name: alerts.DeploymentFailed, Severity: "warning", Active: true}}
-	assert.Empty(t, ps.proc.signals.alerts.Evaluate(actx, cond, ps.clock.Now()), "not fired again after the restart")
-	resent := ps.proc.signals.alerts.Evaluate(actx, cond, t0.Add(6*time.Minute))
+	assert.Empty(t, ps.proc.emitter.alerts.Evaluate(actx, cond, ps.clock.Now()), "not fired again after the restart")
+	resent := ps.proc.emitter.alerts.Evaluate(actx, cond, t0.Add(6*time.Minute))
 	require.Len(t, resent, 1, "re-sent when due")
 	assert.Equal(t, fired[0].StartedAt, resent[0].StartedAt, "a re-send of the same alert")
 }

@@ -25,10 +25,10 @@ import (
 	"github.com/deploylens/deploylens/processor/deploymentprocessor/internal/tracker"
 )
 
-// SignalsConfig configures what leaves the processor as its own telemetry:
+// EmissionConfig (the `signals:` key) configures what leaves the processor as its own telemetry:
 // the derived metrics (into the metrics pipeline it is part of) and the alert
 // signals (into the logs pipeline it is part of).
-type SignalsConfig struct {
+type EmissionConfig struct {
 	// Interval is how often services in a deployment phase are reported and
 	// alerts are evaluated; SteadyInterval how often steady services are.
 	Interval       time.Duration `mapstructure:"interval"`
@@ -46,6 +46,9 @@ type AlertsConfig struct {
 	Enabled bool `mapstructure:"enabled"`
 	// ResendInterval re-sends a firing alert while it holds.
 	ResendInterval time.Duration `mapstructure:"resend_interval"`
+	// ResolvedTTL is how long a resolved alert is remembered, so that a
+	// late signal of the same fingerprint is not sent as a new alert.
+	ResolvedTTL time.Duration `mapstructure:"resolved_ttl"`
 	// PerIndicator adds one alert per indicator beside the one alert of a
 	// harmful deployment (off: one faulty deployment pages once).
 	PerIndicator bool `mapstructure:"per_indicator"`
@@ -61,25 +64,24 @@ const (
 	defaultSteadySignals       = time.Minute
 	defaultChangeFailureWindow = 30 * 24 * time.Hour
 	defaultResendInterval      = time.Minute
-	// resolvedAlertsKept is how long resolved alerts are remembered (dedup).
-	resolvedAlertsKept = time.Hour
+	defaultResolvedTTL         = time.Hour
 )
 
-func defaultSignalsConfig() SignalsConfig {
+func defaultEmissionConfig() EmissionConfig {
 	th := map[string]float64{}
 	for phase, v := range emit.DefaultThresholds() {
 		th[string(phase)] = v
 	}
-	return SignalsConfig{
+	return EmissionConfig{
 		Interval:            defaultSignalsInterval,
 		SteadyInterval:      defaultSteadySignals,
 		ChangeFailureWindow: defaultChangeFailureWindow,
 		Metrics:             metadata.NewDefaultMetricsBuilderConfig(),
-		Alerts:              AlertsConfig{Enabled: true, ResendInterval: defaultResendInterval, AnomalyThresholds: th},
+		Alerts:              AlertsConfig{Enabled: true, ResendInterval: defaultResendInterval, ResolvedTTL: defaultResolvedTTL, AnomalyThresholds: th},
 	}
 }
 
-func (c *SignalsConfig) validate() []error {
+func (c *EmissionConfig) validate() []error {
 	var errs []error
 	// In a fixed order, so the same configuration always gives the same error.
 	for _, kd := range []struct {
@@ -88,6 +90,7 @@ func (c *SignalsConfig) validate() []error {
 	}{
 		{"signals::interval", c.Interval}, {"signals::steady_interval", c.SteadyInterval},
 		{"signals::change_failure_window", c.ChangeFailureWindow}, {"signals::alerts::resend_interval", c.Alerts.ResendInterval},
+		{"signals::alerts::resolved_ttl", c.Alerts.ResolvedTTL},
 	} {
 		if kd.d <= 0 {
 			errs = append(errs, fmt.Errorf("%s: must be positive, got %s", kd.key, kd.d))
@@ -110,10 +113,10 @@ func (c *SignalsConfig) validate() []error {
 	return errs
 }
 
-// signals is the processor's emitting side: the KPI book, the alert engine,
+// emitter is the processor's emitting side: the KPI book, the alert engine,
 // and the pipelines they go to.
-type signals struct {
-	cfg        SignalsConfig
+type emitter struct {
+	cfg        EmissionConfig
 	book       *kpi.Book
 	alerts     *alerts.Engine
 	rules      *alerts.Rules
@@ -131,7 +134,7 @@ type signals struct {
 	resolved []alerts.Signal
 }
 
-func newSignals(cfg SignalsConfig, set processor.Settings, maxServices int) (*signals, error) {
+func newEmitter(cfg EmissionConfig, set processor.Settings, maxServices int) (*emitter, error) {
 	rules, err := alerts.NewRules(cfg.Alerts.Rules)
 	if err != nil {
 		return nil, err
@@ -142,7 +145,7 @@ func newSignals(cfg SignalsConfig, set processor.Settings, maxServices int) (*si
 	}
 	kcfg := kpi.DefaultConfig()
 	kcfg.ChangeFailureWindow, kcfg.MaxServices = cfg.ChangeFailureWindow, maxServices
-	return &signals{
+	return &emitter{
 		cfg:        cfg,
 		book:       kpi.New(kcfg),
 		alerts:     alerts.New(alerts.Config{ResendInterval: cfg.Alerts.ResendInterval, MaxAlerts: 10 * maxServices}),
@@ -155,7 +158,7 @@ func newSignals(cfg SignalsConfig, set processor.Settings, maxServices int) (*si
 
 // setMetricsNext keeps the first metrics pipeline's next consumer: derived
 // metrics go there once, even when the processor is in several.
-func (s *signals) setMetricsNext(next consumer.Metrics) {
+func (s *emitter) setMetricsNext(next consumer.Metrics) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.metricsNext == nil {
@@ -164,7 +167,7 @@ func (s *signals) setMetricsNext(next consumer.Metrics) {
 }
 
 // setLogsNext keeps the first logs pipeline's next consumer, for alert signals.
-func (s *signals) setLogsNext(next consumer.Logs) {
+func (s *emitter) setLogsNext(next consumer.Logs) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.logsNext == nil {
@@ -173,18 +176,18 @@ func (s *signals) setLogsNext(next consumer.Logs) {
 }
 
 // hooks feed the KPI book from the tracker.
-func (s *signals) started(k tracker.Key, d *tracker.Deployment, now time.Time) {
+func (s *emitter) started(k tracker.Key, d *tracker.Deployment, now time.Time) {
 	s.book.Started(kpi.Key(k), kpiDeployment(d), now)
 }
 
-func (s *signals) ended(k tracker.Key, d *tracker.Deployment) {
+func (s *emitter) ended(k tracker.Key, d *tracker.Deployment) {
 	s.book.Ended(kpi.Key(k), kpiDeployment(d), d.EndTime)
 }
 
 // forget drops everything the signals keep about a service the tracker
 // forgot, and resolves its firing alerts for the next emission; it returns
 // how many it resolved.
-func (s *signals) forget(k tracker.Key, now time.Time) int {
+func (s *emitter) forget(k tracker.Key, now time.Time) int {
 	s.book.Forget(kpi.Key(k))
 	s.rules.Forget(alerts.Key(k))
 	resolved := s.alerts.ResolveService(alerts.Key(k), now, alerts.ReasonStoppedReporting)
@@ -197,7 +200,7 @@ func (s *signals) forget(k tracker.Key, now time.Time) int {
 
 // steadyDue reports whether a steady service is due to be reported at now,
 // and if so notes that it is.
-func (s *signals) steadyDue(key health.Key, now time.Time) bool {
+func (s *emitter) steadyDue(key health.Key, now time.Time) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if now.Sub(s.steadySent[key]) < s.cfg.SteadyInterval {
@@ -208,7 +211,7 @@ func (s *signals) steadyDue(key health.Key, now time.Time) bool {
 }
 
 // takeResolved returns the alerts resolved by forget since the last call.
-func (s *signals) takeResolved() []alerts.Signal {
+func (s *emitter) takeResolved() []alerts.Signal {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := s.resolved
@@ -217,7 +220,7 @@ func (s *signals) takeResolved() []alerts.Signal {
 }
 
 // steadyServices is the number of steady emission times remembered.
-func (s *signals) steadyServices() int {
+func (s *emitter) steadyServices() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.steadySent)
@@ -236,7 +239,7 @@ func (p *deploymentProcessor) forget(k tracker.Key, _ tracker.EvictReason) {
 	if p.health != nil {
 		p.health.Forget(health.Key(k))
 	}
-	if n := p.signals.forget(k, p.now()); n > 0 {
+	if n := p.emitter.forget(k, p.now()); n > 0 {
 		p.telemetry.ProcessorDeploymentAlertsForgotten.Add(context.Background(), int64(n))
 	}
 }
@@ -245,7 +248,7 @@ func (p *deploymentProcessor) forget(k tracker.Key, _ tracker.EvictReason) {
 // services every Interval, steady ones every SteadyInterval) and alert
 // signals. It runs on the processor's loop.
 func (p *deploymentProcessor) emitSignals(ctx context.Context, now time.Time) {
-	s := p.signals
+	s := p.emitter
 	// Every service something is kept for: one the tracker no longer tracks
 	// (restored from storage without it, or touched while it was forgotten)
 	// is forgotten here.
@@ -295,7 +298,7 @@ func (p *deploymentProcessor) emitSignals(ctx context.Context, now time.Time) {
 		s.metrics.Append(emit.Service{Key: key, Phase: state.Phase, Snapshot: snap, KPI: values, HasKPI: hasKPI}, now)
 		appended++
 	}
-	s.alerts.Sweep(now, resolvedAlertsKept)
+	s.alerts.Sweep(now, s.cfg.Alerts.ResolvedTTL)
 
 	// And those of the services forgotten in the loop.
 	p.appendAlerts(&logs, s.takeResolved())
@@ -320,7 +323,7 @@ func (p *deploymentProcessor) emitSignals(ctx context.Context, now time.Time) {
 
 // evaluateAlerts returns the alert signals of one service at now.
 func (p *deploymentProcessor) evaluateAlerts(key health.Key, state tracker.ServiceState, snap *health.Snapshot, now time.Time) []alerts.Signal {
-	s := p.signals
+	s := p.emitter
 	actx := alerts.Context{Key: alerts.Key(key), Phase: string(state.Phase)}
 	d := state.Current
 	if d != nil {
@@ -372,7 +375,7 @@ func (p *deploymentProcessor) appendAlerts(logs *plog.Logs, out []alerts.Signal)
 // alert memory, the rules' pending state and the steady report times, all
 // bounded by max_services.
 func (p *deploymentProcessor) registerSignalsTelemetry() error {
-	s := p.signals
+	s := p.emitter
 	return errors.Join(
 		p.telemetry.RegisterProcessorDeploymentKpiServicesCallback(func(_ context.Context, o metric.Int64Observer) error {
 			o.Observe(int64(s.book.Len()))

@@ -215,10 +215,10 @@ func TestSignalsFromARegression(t *testing.T) {
 		}
 	}
 	assert.True(t, resolved[fired.attrs[deployevent.AttrAlertFingerprint]], "the regression alert resolved on rollback")
-	assert.Empty(t, p.signals.alerts.Firing(alerts.Key{Namespace: l.Namespace, Service: l.Service, Environment: l.Environment}))
+	assert.Empty(t, p.emitter.alerts.Firing(alerts.Key{Namespace: l.Namespace, Service: l.Service, Environment: l.Environment}))
 
 	// The KPIs: the rolled back deployment is counted, with its detection time.
-	values, ok := p.signals.book.Values(kpi.Key{Namespace: l.Namespace, Service: l.Service, Environment: l.Environment}, now)
+	values, ok := p.emitter.book.Values(kpi.Key{Namespace: l.Namespace, Service: l.Service, Environment: l.Environment}, now)
 	require.True(t, ok)
 	assert.Equal(t, [4][3]int64{{}, {}, {1, 0, 0}, {}}, values.Counts, "one deployment, rolled back after an alert")
 	p.emitSignals(ctx, now.Add(cfg.Signals.Interval))
@@ -249,7 +249,7 @@ func TestStuckIsNoJudgement(t *testing.T) {
 	ps.clock.Set(stuckAt.Add(time.Minute))
 	ps.consumeEvents(t, deployEvent("rollout-1", deployevent.StateFailed, 91*time.Minute))
 	ps.proc.emitSignals(ctx, ps.clock.Now())
-	values, ok := ps.proc.signals.book.Values(kpi.Key(checkoutKey()), ps.clock.Now())
+	values, ok := ps.proc.emitter.book.Values(kpi.Key(checkoutKey()), ps.clock.Now())
 	require.True(t, ok)
 	assert.Equal(t, [4][3]int64{{}, {0, 0, 1}, {}, {}}, values.Counts, "failed, unjudged")
 	assert.False(t, values.HasDetectionTime)
@@ -278,7 +278,7 @@ func TestCleanDeploymentCountsAsPassed(t *testing.T) {
 	for _, a := range alertRecords(ps.logsSink) {
 		assert.NotEqual(t, l.Service, a.service, "no alert for the clean deployment: %+v", a)
 	}
-	values, ok := ps.proc.signals.book.Values(kpi.Key{Namespace: l.Namespace, Service: l.Service, Environment: l.Environment}, ps.clock.Now())
+	values, ok := ps.proc.emitter.book.Values(kpi.Key{Namespace: l.Namespace, Service: l.Service, Environment: l.Environment}, ps.clock.Now())
 	require.True(t, ok)
 	assert.Equal(t, [4][3]int64{{0, 1, 0}, {}, {}, {}}, values.Counts, "succeeded, passed")
 }
