@@ -1,6 +1,6 @@
 // Package emit turns what the processor knows of its services — health
 // snapshots, KPI books, deployment state — into the derived metrics of its
-// metadata.yaml (through mdatagen's MetricsBuilder) and into the conditions
+// metadata.yaml (through builder.go) and into the conditions
 // the alert engine turns into deployment.alert signals.
 package emit // import "github.com/deploylens/deploylens/processor/deploymentprocessor/internal/emit"
 
@@ -34,13 +34,13 @@ type Service struct {
 
 // Metrics builds one emission of derived metrics.
 type Metrics struct {
-	mb     *metadata.MetricsBuilder
+	mb     *builder
 	starts map[health.Key]pcommon.Timestamp // the KPI counters' start time per service
 }
 
 // NewMetrics returns a builder with the metrics of metadata.yaml enabled as configured.
 func NewMetrics(set processor.Settings, cfg metadata.MetricsBuilderConfig) *Metrics {
-	return &Metrics{mb: metadata.NewMetricsBuilder(cfg, set), starts: map[health.Key]pcommon.Timestamp{}}
+	return &Metrics{mb: newBuilder(cfg, set.BuildInfo), starts: map[health.Key]pcommon.Timestamp{}}
 }
 
 // Append records one service's metrics at ts: health, per-indicator band and
@@ -56,36 +56,36 @@ func (m *Metrics) Append(s Service, ts time.Time) {
 		}
 	}
 	if s.Phase != "" && s.Phase != deployevent.PhaseSteady {
-		m.mb.RecordDeploymentActiveDataPoint(now, 1, phase)
+		m.mb.int(mActive, now, 1, phase.String())
 	}
 	if s.HasKPI {
 		v := &s.KPI
 		m.starts[s.Key] = pcommon.NewTimestampFromTime(v.StartTime)
 		for i, o := range kpi.Outcomes {
 			for j, jd := range kpi.Judgements {
-				m.mb.RecordDeploymentCountDataPoint(now, v.Counts[i][j], statusAttr(o), judgementAttr(jd))
+				m.mb.int(mCount, now, v.Counts[i][j], statusAttr(o).String(), judgementAttr(jd).String())
 			}
 		}
 		if v.HasDuration {
-			m.mb.RecordDeploymentDurationDataPoint(now, v.Duration, statusAttr(v.DurationOutcome))
+			m.mb.double(mDuration, now, v.Duration, statusAttr(v.DurationOutcome).String())
 		}
 		if v.HasInterval {
-			m.mb.RecordDeploymentIntervalDataPoint(now, v.Interval)
+			m.mb.double(mInterval, now, v.Interval)
 		}
 		if v.HasLeadTime {
-			m.mb.RecordDeploymentLeadTimeDataPoint(now, v.LeadTime)
+			m.mb.double(mLeadTime, now, v.LeadTime)
 		}
 		if v.HasChangeFailureRatio {
-			m.mb.RecordDeploymentChangeFailureRatioDataPoint(now, v.ChangeFailureRatio)
+			m.mb.double(mChangeFailureRatio, now, v.ChangeFailureRatio)
 		}
 		if v.HasRecoveryTime {
-			m.mb.RecordDeploymentRecoveryTimeDataPoint(now, v.RecoveryTime)
+			m.mb.double(mRecoveryTime, now, v.RecoveryTime)
 		}
 		if v.HasDetectionTime {
-			m.mb.RecordDeploymentDetectionTimeDataPoint(now, v.DetectionTime)
+			m.mb.double(mDetectionTime, now, v.DetectionTime)
 		}
 	}
-	rb := m.mb.NewResourceBuilder()
+	rb := m.mb.newResourceBuilder()
 	rb.SetServiceName(s.Key.Service)
 	if s.Key.Namespace != "" {
 		rb.SetServiceNamespace(s.Key.Namespace)
@@ -94,7 +94,7 @@ func (m *Metrics) Append(s Service, ts time.Time) {
 		rb.SetDeploymentEnvironmentName(s.Key.Environment)
 	}
 	// A service with nothing to report adds no resource.
-	m.mb.EmitForResource(metadata.WithResource(rb.Emit()))
+	m.mb.emitForResource(rb.Emit())
 }
 
 func (m *Metrics) health(now pcommon.Timestamp, phase metadata.AttributeDeploymentPhase, cohort metadata.AttributeDeploymentCohort, h *health.Health) {
@@ -105,38 +105,38 @@ func (m *Metrics) health(now pcommon.Timestamp, phase metadata.AttributeDeployme
 	// time, 1 for the current one, so their series never change identity.
 	verdict, rec := verdictAttr(h.Verdict), recommendationAttr(h.Recommendation)
 	for _, v := range verdictValues {
-		m.mb.RecordDeploymentHealthVerdictDataPoint(now, oneIf(v == verdict), cohort, v)
+		m.mb.int(mHealthVerdict, now, oneIf(v == verdict), cohort.String(), v.String())
 	}
 	for _, r := range recommendationValues {
-		m.mb.RecordDeploymentHealthRecommendationDataPoint(now, oneIf(r == rec), cohort, r)
+		m.mb.int(mHealthRecommendation, now, oneIf(r == rec), cohort.String(), r.String())
 	}
 	// A score is a judgement: none while nothing is judged.
 	if isNum(h.Score) {
-		m.mb.RecordDeploymentHealthScoreDataPoint(now, h.Score, phase, cohort)
+		m.mb.double(mHealthScore, now, h.Score, phase.String(), cohort.String())
 	}
 	for _, d := range h.Dimensions {
 		if d.Judged {
 			if dim, ok := metadata.MapAttributeHealthDimension[string(d.Dimension)]; ok {
-				m.mb.RecordDeploymentHealthDimensionScoreDataPoint(now, d.Score, phase, cohort, dim)
+				m.mb.double(mHealthDimensionScore, now, d.Score, phase.String(), cohort.String(), dim.String())
 			}
 		}
 	}
 	for i := range h.Indicators {
 		ev := &h.Indicators[i]
 		if isNum(ev.Value) {
-			m.mb.RecordDeploymentIndicatorValueDataPoint(now, ev.Value, phase, cohort, ev.Indicator)
+			m.mb.double(mIndicatorValue, now, ev.Value, phase.String(), cohort.String(), ev.Indicator)
 		}
 		if isNum(ev.Baseline) {
-			m.mb.RecordDeploymentIndicatorBaselineDataPoint(now, ev.Baseline, phase, cohort, ev.Indicator)
+			m.mb.double(mIndicatorBaseline, now, ev.Baseline, phase.String(), cohort.String(), ev.Indicator)
 		}
 		if isNum(ev.Lower) {
-			m.mb.RecordDeploymentIndicatorLowerDataPoint(now, ev.Lower, phase, cohort, ev.Indicator)
+			m.mb.double(mIndicatorLower, now, ev.Lower, phase.String(), cohort.String(), ev.Indicator)
 		}
 		if isNum(ev.Upper) {
-			m.mb.RecordDeploymentIndicatorUpperDataPoint(now, ev.Upper, phase, cohort, ev.Indicator)
+			m.mb.double(mIndicatorUpper, now, ev.Upper, phase.String(), cohort.String(), ev.Indicator)
 		}
 		if ev.Judged {
-			m.mb.RecordDeploymentAnomalyScoreDataPoint(now, finite(ev.Score, 0), phase, cohort, ev.Indicator)
+			m.mb.double(mAnomalyScore, now, finite(ev.Score, 0), phase.String(), cohort.String(), ev.Indicator)
 		}
 	}
 }
@@ -145,7 +145,7 @@ func (m *Metrics) health(now pcommon.Timestamp, phase metadata.AttributeDeployme
 // deployment.count of each service starts when its KPI book began counting,
 // a start time that survives restarts with the book.
 func (m *Metrics) Emit() pmetric.Metrics {
-	md := m.mb.Emit()
+	md := m.mb.emit()
 	rms := md.ResourceMetrics()
 	for i := 0; i < rms.Len(); i++ {
 		res := rms.At(i).Resource().Attributes()

@@ -1,9 +1,13 @@
-package metadata // import "github.com/deploylens/deploylens/processor/deploymentprocessor/internal/metadata"
+package metadata
 
-// Hand-written, not generated: mdatagen v0.158.0 generates the MetricsBuilder
-// type for a processor's `metrics:` but its constructor only for receivers
-// and scrapers. This is that constructor for a processor, doing what the
-// generated one does (config, start time, build info, resource filters).
+// Test-only: mdatagen v0.158.0 (and v0.159.0, v0.161.0) writes
+// generated_metrics_test.go for a processor's `metrics:`, calling
+// NewMetricsBuilder and a `settings` var its template declares only for
+// receivers, scrapers and connectors. They are declared here, in a _test.go
+// file, so the generated test compiles; no production code constructs the
+// generated MetricsBuilder (internal/emit has its own builder). When a
+// metric is added to metadata.yaml, add it here too: the generated test
+// fails until it is.
 
 import (
 	"time"
@@ -12,9 +16,11 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/processor"
+	"go.opentelemetry.io/collector/processor/processortest"
 )
 
-// NewMetricsBuilder returns a MetricsBuilder for the processor's derived metrics.
+var settings = processortest.NewNopSettings(processortest.NopType)
+
 func NewMetricsBuilder(mbc MetricsBuilderConfig, settings processor.Settings, options ...MetricBuilderOption) *MetricsBuilder {
 	mb := &MetricsBuilder{
 		config:                               mbc,
