@@ -414,47 +414,22 @@ func beyondTolerance(observed, expected, tolerance float64, d detector.Direction
 // of error log rates is inconclusive.
 const minLogSamples = 10
 
-// compare runs indicator sp's comparison of cand against ref; ok is false
-// when the indicator has no such comparison (or no data for it). whole tells
-// that both are the whole service's traffic; otherwise (a cohort) rates are
-// compared per instance or per request, as cohorts serve different shares.
+// compare runs indicator i's comparison c of cand against ref; ok is false
+// when the indicator has no such comparison (or no data for it). Only a
+// before/after comparison of two whole-service windows compares the
+// service's rates; otherwise (a cohort) rates are compared per instance or
+// per request, as cohorts serve different shares.
 func (s *Series) compare(i int, ref, cand view, c Comparison) (testResult, bool) {
 	sp := &s.engine.specs[i]
 	whole := c == CompareBeforeAfter && ref.whole && cand.whole
-	e := s.engine
-	minRequests := float64(e.cfg.MinRequests)
 	alt := alternative(sp.dir)
+	minRequests := float64(s.engine.cfg.MinRequests)
 	switch sp.kind {
 	case kindRequestRate:
-		if !whole {
-			// Per instance, and only where instances take equal shares.
-			if !s.loadComparable() || ref.instances() <= 0 || cand.instances() <= 0 {
-				return testResult{}, false
-			}
-			t := rateTest(ref.requests(), ref.instances(), cand.requests(), cand.instances(), alt, tolRate, minRequests)
-			// Across time (a cohort against the window before the
-			// deployment), a cohort's rate per instance follows the load: a
-			// quiet hour lowers the old and the new version's alike. There it
-			// is harm only where the whole service's present rate is also
-			// outside the band the baseline learned; the concurrent cohorts'
-			// comparison judges a version that serves less than its peers.
-			if t.harmful && c != CompareCohorts && !s.presentlyOutside(i, s.inds[i].last.Baseline, tolRateDrift, 1) {
-				t.harmful = false
-			}
-			return t, true
+		if whole {
+			return s.compareServiceRate(i, ref, cand, alt, minRequests)
 		}
-		if ref.exposure() <= 0 || cand.exposure() <= 0 {
-			return testResult{}, false
-		}
-		t := rateTest(ref.requests(), ref.exposure(), cand.requests(), cand.exposure(), alt, tolRateDrift, minRequests)
-		// Traffic is overdispersed (it wanders with the hour and with its
-		// callers far more than Poisson noise): across time, a significant
-		// drop is harm only where the present rate is also outside the band
-		// the baseline learned of the rate's own wandering.
-		if t.harmful && !s.presentlyOutside(i, t.expected, tolRateDrift, 1) {
-			t.harmful = false
-		}
-		return t, true
+		return s.compareInstanceRate(i, ref, cand, c, alt, minRequests)
 	case kindErrorRatio:
 		if ref.requests() == 0 || cand.requests() == 0 {
 			return testResult{}, false
@@ -463,57 +438,9 @@ func (s *Series) compare(i int, ref, cand view, c Comparison) (testResult, bool)
 	case kindLatency:
 		return s.distributions(ref.a.latency, ref.b.latency, cand.a.latency, cand.b.latency, alt, minRequests, math.NaN())
 	case kindLogErrorRate:
-		if !whole || (ref.requests() > 0 && cand.requests() > 0) {
-			// Error records per request where requests are known: cohorts
-			// serve different shares of traffic, and a traffic surge brings
-			// more error records with no change in how often a request fails.
-			if ref.requests() == 0 || cand.requests() == 0 {
-				return testResult{}, false
-			}
-			return rateTest(ref.logErrors(), float64(ref.requests()), cand.logErrors(), float64(cand.requests()), alt,
-				tolerance(c, tolEventRate, tolDrift), minLogSamples), true
-		}
-		if ref.logSeconds() <= 0 || cand.logSeconds() <= 0 {
-			return testResult{}, false
-		}
-		return rateTest(ref.logErrors(), ref.logSeconds(), cand.logErrors(), cand.logSeconds(), alt, tolDrift, minLogSamples), true
+		return compareLogErrors(ref, cand, c, whole, alt)
 	case kindGauge:
-		// Load-dependent gauges compare across cohorts only where instances
-		// take equal shares; across time, only the whole service's, judged
-		// on its present level (below).
-		if (!whole && !s.loadComparable()) || (c != CompareCohorts && !whole) {
-			return testResult{}, false
-		}
-		// The load fit assumes instances share the load alike; a canary with
-		// its own share of traffic changes what the mean over instances is.
-		if whole && s.loadComparable() {
-			if t, ok := s.fits[i].test(alt, tolGaugeRelative); ok {
-				return t, true
-			}
-		}
-		// Without a learned load fit, a gauge cannot be told apart from the
-		// load across time: when the load moved past its drift (a surge, a
-		// quiet hour), the before/after comparison is inconclusive.
-		if whole && loadMoved(ref, cand) {
-			return testResult{}, false
-		}
-		ci := sp.custom
-		refSum, refTotal, _ := ref.custom(ci)
-		refA, refB := ref.values(ci)
-		candA, candB := cand.values(ci)
-		t, ok := s.distributions(refA, refB, candA, candB, alt, minGaugePoints, ratio(refSum, refTotal))
-		if ok {
-			candSum, candTotal, _ := cand.custom(ci)
-			t.observed = ratio(candSum, candTotal)
-			// Gauge values are not independent draws: load moves them for
-			// minutes at a time. Harm is judged on the present: the recent
-			// level (the last minute) must be past the tolerance and outside
-			// the range the baseline learned, whose width includes that drift.
-			if c == CompareBeforeAfter && whole && !s.presentlyOutside(i, t.expected, tolGaugeDrift, gaugeBandFactor) {
-				t.harmful = false
-			}
-		}
-		return t, ok
+		return s.compareGauge(i, ref, cand, c, whole, alt)
 	case kindRate:
 		if !whole {
 			return testResult{}, false
@@ -533,6 +460,98 @@ func (s *Series) compare(i int, ref, cand view, c Comparison) (testResult, bool)
 		return proportionTest(uint64(refNum), uint64(refDen), uint64(candNum), uint64(candDen), alt, tolerance(c, tolRatioRelative, tolDrift), minRequests), true
 	}
 	return testResult{}, false
+}
+
+// compareServiceRate compares the whole service's request rate before and
+// after. Traffic is overdispersed (it wanders with the hour and with its
+// callers far more than Poisson noise): across time, a significant drop is
+// harm only where the present rate is also outside the band the baseline
+// learned of the rate's own wandering.
+func (s *Series) compareServiceRate(i int, ref, cand view, alt stats.Alternative, minRequests float64) (testResult, bool) {
+	if ref.exposure() <= 0 || cand.exposure() <= 0 {
+		return testResult{}, false
+	}
+	t := rateTest(ref.requests(), ref.exposure(), cand.requests(), cand.exposure(), alt, tolRateDrift, minRequests)
+	if t.harmful && !s.presentlyOutside(i, t.expected, tolRateDrift, 1) {
+		t.harmful = false
+	}
+	return t, true
+}
+
+// compareInstanceRate compares a cohort's request rate per instance, and
+// only where instances take equal shares. Across time (a cohort against the
+// window before the deployment), a cohort's rate per instance follows the
+// load: a quiet hour lowers the old and the new version's alike. There it is
+// harm only where the whole service's present rate is also outside the band
+// the baseline learned; the concurrent cohorts' comparison judges a version
+// that serves less than its peers.
+func (s *Series) compareInstanceRate(i int, ref, cand view, c Comparison, alt stats.Alternative, minRequests float64) (testResult, bool) {
+	if !s.loadComparable() || ref.instances() <= 0 || cand.instances() <= 0 {
+		return testResult{}, false
+	}
+	t := rateTest(ref.requests(), ref.instances(), cand.requests(), cand.instances(), alt, tolRate, minRequests)
+	if t.harmful && c != CompareCohorts && !s.presentlyOutside(i, s.inds[i].last.Baseline, tolRateDrift, 1) {
+		t.harmful = false
+	}
+	return t, true
+}
+
+// compareLogErrors compares error log rates: per request where requests are
+// known (cohorts serve different shares of traffic, and a traffic surge
+// brings more error records with no change in how often a request fails),
+// else per second of logs (the whole service only).
+func compareLogErrors(ref, cand view, c Comparison, whole bool, alt stats.Alternative) (testResult, bool) {
+	if !whole || (ref.requests() > 0 && cand.requests() > 0) {
+		if ref.requests() == 0 || cand.requests() == 0 {
+			return testResult{}, false
+		}
+		return rateTest(ref.logErrors(), float64(ref.requests()), cand.logErrors(), float64(cand.requests()), alt,
+			tolerance(c, tolEventRate, tolDrift), minLogSamples), true
+	}
+	if ref.logSeconds() <= 0 || cand.logSeconds() <= 0 {
+		return testResult{}, false
+	}
+	return rateTest(ref.logErrors(), ref.logSeconds(), cand.logErrors(), cand.logSeconds(), alt, tolDrift, minLogSamples), true
+}
+
+// compareGauge compares a gauge (CPU, memory, a custom gauge). Load-dependent
+// gauges compare across cohorts only where instances take equal shares;
+// across time, only the whole service's, judged on its present level.
+func (s *Series) compareGauge(i int, ref, cand view, c Comparison, whole bool, alt stats.Alternative) (testResult, bool) {
+	if (!whole && !s.loadComparable()) || (c != CompareCohorts && !whole) {
+		return testResult{}, false
+	}
+	// The load fit assumes instances share the load alike; a canary with
+	// its own share of traffic changes what the mean over instances is.
+	if whole && s.loadComparable() {
+		if t, ok := s.fits[i].test(alt, tolGaugeRelative); ok {
+			return t, true
+		}
+	}
+	// Without a learned load fit, a gauge cannot be told apart from the
+	// load across time: when the load moved past its drift (a surge, a
+	// quiet hour), the before/after comparison is inconclusive.
+	if whole && loadMoved(ref, cand) {
+		return testResult{}, false
+	}
+	ci := s.engine.specs[i].custom
+	refSum, refTotal, _ := ref.custom(ci)
+	refA, refB := ref.values(ci)
+	candA, candB := cand.values(ci)
+	t, ok := s.distributions(refA, refB, candA, candB, alt, minGaugePoints, ratio(refSum, refTotal))
+	if !ok {
+		return t, false
+	}
+	candSum, candTotal, _ := cand.custom(ci)
+	t.observed = ratio(candSum, candTotal)
+	// Gauge values are not independent draws: load moves them for minutes
+	// at a time. Harm is judged on the present: the recent level (the last
+	// minute) must be past the tolerance and outside the range the baseline
+	// learned, whose width includes that drift.
+	if c == CompareBeforeAfter && whole && !s.presentlyOutside(i, t.expected, tolGaugeDrift, gaugeBandFactor) {
+		t.harmful = false
+	}
+	return t, true
 }
 
 // loadMoved tells whether the request rate per instance differs between
