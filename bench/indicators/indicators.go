@@ -1,3 +1,6 @@
+// Copyright The deploylens Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package indicators benchmarks the deployment processor's health indicators
 // (span extraction into per-service accumulators, with the baseline updates
 // and evaluations their intervals bring) against contrib's

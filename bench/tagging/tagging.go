@@ -1,3 +1,6 @@
+// Copyright The deploylens Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package tagging benchmarks the deployment processor's tagging against the
 // contrib attributes processor and a hand-written floor, on the same batches.
 // It lives in the bench module so contrib stays out of deploylens' own graph.

@@ -1,3 +1,6 @@
+// Copyright The deploylens Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Command bench-e2e measures what the deployment processor costs in the
 // built distribution: the same config with and without the processor in
 // the traces, metrics and logs pipelines, under the same OTLP load (traces

@@ -1,3 +1,6 @@
+// Copyright The deploylens Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Command bench-receiver measures the deployment receiver of the built
 // distribution on loopback: requests per second, p50 and p99 latency and
 // the collector's RSS, at 1, 16 and 64 concurrent clients, each POSTing a

@@ -1,3 +1,6 @@
+// Copyright The deploylens Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Command deploylens-demo shows a deployment going bad, on one machine, in a
 // few minutes: it starts the built distribution on a demo config (OTLP on
 // localhost:4317, webhooks on localhost:8088, the rollout gate and status page

@@ -1,3 +1,6 @@
+// Copyright The deploylens Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Command detect-e2e judges the scenario library in real time through the
 // built distribution: a subset of the library (dozens of deployments, clean
 // ones and every shape among them, many services at once in one collector)

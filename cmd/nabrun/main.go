@@ -1,3 +1,6 @@
+// Copyright The deploylens Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Command nabrun runs deploylens's gauge detector, with its default settings, over a
 // Numenta Anomaly Benchmark data folder and writes one result CSV per series
 // (timestamp,anomaly_score) under the same relative path, for NAB's scorer, and

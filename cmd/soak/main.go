@@ -1,3 +1,6 @@
+// Copyright The deploylens Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Command soak runs the built distribution for a long time under churn: a
 // few thousand services report over OTLP (traces and metrics), each for a
 // while, then vanish for good while new ones appear, and deployments start

@@ -1,3 +1,6 @@
+// Copyright The deploylens Authors
+// SPDX-License-Identifier: Apache-2.0
+
 package deploymentexporter // import "github.com/deploylens/deploylens/exporter/deploymentexporter"
 
 import (

@@ -1,3 +1,6 @@
+// Copyright The deploylens Authors
+// SPDX-License-Identifier: Apache-2.0
+
 package deployevent // import "github.com/deploylens/deploylens/internal/deployevent"
 
 // EventName is the log record EventName of every deployment lifecycle event.

@@ -1,3 +1,6 @@
+// Copyright The deploylens Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package detector is the streaming anomaly detector for one gauge-like health indicator
 // (a latency quantile, an error ratio, a saturation): New(Config) gives a Detector, and
 // Update(ts, value) judges each sample, returning a Result with an anomaly score in [0, 1]

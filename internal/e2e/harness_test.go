@@ -1,3 +1,6 @@
+// Copyright The deploylens Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package e2e runs the ocb-built distribution (`make build`) as a user would:
 // a real process on free 127.0.0.1 ports, real HTTP and OTLP clients, the
 // file exporter's output read back, and a clean stop on SIGTERM.

@@ -1,3 +1,6 @@
+// Copyright The deploylens Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package fuzzattrs turns a fuzzed string into attributes of any value type,
 // so fuzz targets reach decoders with missing keys, huge strings and wrong
 // value types.

@@ -1,3 +1,6 @@
+// Copyright The deploylens Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package lru is the recency order of a bounded map: which key was touched
 // least recently, in O(1) for every operation (a container/list and an index).
 // The map it orders stays with its owner; Order only says what to drop first.

@@ -1,3 +1,6 @@
+// Copyright The deploylens Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package monitoringcode checks the monitoring shipped as code: the Prometheus rules in
 // deploy/prometheus and the Grafana dashboard in deploy/grafana.
 //

@@ -1,3 +1,6 @@
+// Copyright The deploylens Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package packaging holds the tests of how deploylens is shipped: the Dockerfile and its
 // build context, and the binary the image carries (static, runs with an empty environment
 // on the container config). The Kubernetes manifests are checked in the separate module

@@ -1,3 +1,6 @@
+// Copyright The deploylens Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package scenario generates deployment scenarios: realistic telemetry for a
 // few services (noisy diurnal request rates, long-tailed latencies, background
 // errors, CPU saturation), a deployment driven through deployment.lifecycle

@@ -1,3 +1,6 @@
+// Copyright The deploylens Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package sharedcomponent lets the pipelines that use one component ID share
 // one instance of it: a processor in a traces, a metrics and a logs pipeline,
 // or the logs and the metrics exporter of one ID, hold one state.

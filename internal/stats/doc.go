@@ -1,3 +1,6 @@
+// Copyright The deploylens Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package stats is the pure-statistics core of deploylens's health engine. It knows
 // nothing of the collector: numbers in, judgements out.
 //

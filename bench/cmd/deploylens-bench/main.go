@@ -1,3 +1,6 @@
+// Copyright The deploylens Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Command deploylens-bench runs the comparative benchmarks that `make bench`
 // reports: each contender through testing.Benchmark on the same batches,
 // ns and allocations per datum, and the ratio lines the issues name.

@@ -1,3 +1,6 @@
+// Copyright The deploylens Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package realtime replays scenarios from the scenario library in real time
 // through the built distribution, with a real Alertmanager and a real
 // Prometheus beside it, and scores what they saw: the alerts Alertmanager

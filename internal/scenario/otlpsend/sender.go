@@ -1,3 +1,6 @@
+// Copyright The deploylens Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package otlpsend replays deployment scenarios against a running collector:
 // telemetry over OTLP/gRPC with the collector's own OTLP exporter, and the
 // lifecycle events either as generic JSON to the deployment receiver's

@@ -1,3 +1,6 @@
+// Copyright The deploylens Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package score scores a detector against the scenario library's labels:
 // the figures `make detect-bench` (in simulated time, in process) and
 // `make detect-e2e` (in real time, through the built binary) both print, so

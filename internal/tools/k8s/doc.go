@@ -1,3 +1,6 @@
+// Copyright The deploylens Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package k8s checks the Kubernetes manifests (deploy/kubernetes) and Helm values files
 // (deploy/helm) of deploylens: every object decodes strictly into the Kubernetes API
 // types, the objects fit together, and every collector config they carry is one the

@@ -1,3 +1,6 @@
+// Copyright The deploylens Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package alerts turns what the processor concludes about a service (health
 // verdicts, indicator regressions, failed or stuck deployments, user rules)
 // into deployment.alert signals: firing once when a condition starts, re-sent

@@ -1,3 +1,6 @@
+// Copyright The deploylens Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package emit turns what the processor knows of its services — health
 // snapshots, KPI books, deployment state — into the derived metrics of its
 // metadata.yaml (through builder.go) and into the conditions

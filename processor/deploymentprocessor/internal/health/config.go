@@ -1,3 +1,6 @@
+// Copyright The deploylens Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package health judges, per tracked service key, whether its telemetry is
 // healthy, and during a deployment whether the deployment hurts. It knows
 // nothing of the collector: indicators come from package indicators, the

@@ -1,3 +1,6 @@
+// Copyright The deploylens Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package indicators extracts a service's health indicators from its telemetry
 // into per-(key, cohort) accumulators of the current evaluation interval:
 // request counts, errors and a latency sketch from SERVER/CONSUMER spans or from

@@ -1,3 +1,6 @@
+// Copyright The deploylens Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package kpi keeps the deployment KPIs and the four DORA metrics per
 // tracked service: how many deployments ended and how, how long they took,
 // how often they happen, lead time for changes, change failure rate, time to

@@ -1,3 +1,6 @@
+// Copyright The deploylens Authors
+// SPDX-License-Identifier: Apache-2.0
+
 package metadata
 
 // Test-only: mdatagen v0.158.0 (and v0.159.0, v0.161.0) writes

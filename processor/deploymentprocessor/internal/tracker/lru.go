@@ -1,3 +1,6 @@
+// Copyright The deploylens Authors
+// SPDX-License-Identifier: Apache-2.0
+
 package tracker // import "github.com/deploylens/deploylens/processor/deploymentprocessor/internal/tracker"
 
 // lruHeap is a min-heap of entries by lruStamp (container/heap.Interface).

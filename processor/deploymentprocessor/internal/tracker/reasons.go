@@ -1,3 +1,6 @@
+// Copyright The deploylens Authors
+// SPDX-License-Identifier: Apache-2.0
+
 package tracker
 
 // This file holds the reasons the tracker reports: why a key was evicted,

@@ -1,3 +1,6 @@
+// Copyright The deploylens Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package tracker follows the deployments of every service key seen in
 // deployment.lifecycle events and telemetry: a state machine per key, version
 // inference, cohorts, a bounded LRU of keys and snapshots for storage. It knows
