@@ -227,37 +227,16 @@ func RegularizedIncompleteBeta(a, b, x float64) float64 {
 // betaFraction evaluates 1/(1+ d1/(1+ d2/(1+ ...))) with d_{2m+1} = -(a+m)(a+b+m)x/((a+2m)(a+2m+1))
 // and d_{2m} = m(b-m)x/((a+2m-1)(a+2m)), by the modified Lentz method.
 func betaFraction(a, b, x float64) float64 {
-	const tiny, eps = 1e-300, 1e-15
-	c, d := 1.0, 1-(a+b)*x/(a+1)
-	if math.Abs(d) < tiny {
-		d = tiny
-	}
+	const eps = 1e-15
+	c, d := 1.0, nonZero(1-(a+b)*x/(a+1))
 	d = 1 / d
 	h := d
 	for m := 1.0; m < 10000; m++ {
-		// Even step.
-		num := m * (b - m) * x / ((a + 2*m - 1) * (a + 2*m))
-		d = 1 + num*d
-		if math.Abs(d) < tiny {
-			d = tiny
-		}
-		c = 1 + num/c
-		if math.Abs(c) < tiny {
-			c = tiny
-		}
-		d = 1 / d
+		even := m * (b - m) * x / ((a + 2*m - 1) * (a + 2*m))
+		c, d = lentzStep(even, c, d)
 		h *= d * c
-		// Odd step.
-		num = -(a + m) * (a + b + m) * x / ((a + 2*m) * (a + 2*m + 1))
-		d = 1 + num*d
-		if math.Abs(d) < tiny {
-			d = tiny
-		}
-		c = 1 + num/c
-		if math.Abs(c) < tiny {
-			c = tiny
-		}
-		d = 1 / d
+		odd := -(a + m) * (a + b + m) * x / ((a + 2*m) * (a + 2*m + 1))
+		c, d = lentzStep(odd, c, d)
 		delta := d * c
 		h *= delta
 		if math.Abs(delta-1) < eps {
@@ -265,4 +244,19 @@ func betaFraction(a, b, x float64) float64 {
 		}
 	}
 	return h
+}
+
+// lentzStep takes one term num of the continued fraction into Lentz's c
+// and d (d returned inverted, as the method uses it).
+func lentzStep(num, c, d float64) (float64, float64) {
+	return nonZero(1 + num/c), 1 / nonZero(1+num*d)
+}
+
+// nonZero keeps Lentz's denominators off zero.
+func nonZero(v float64) float64 {
+	const tiny = 1e-300
+	if math.Abs(v) < tiny {
+		return tiny
+	}
+	return v
 }

@@ -16,7 +16,6 @@ import (
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/processor"
-	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
 
 	"github.com/deploylens/deploylens/internal/deployevent"
@@ -380,30 +379,12 @@ func (p *deploymentProcessor) appendAlerts(logs *plog.Logs, out []alerts.Signal)
 func (p *deploymentProcessor) registerSignalsTelemetry() error {
 	s := p.emitter
 	return errors.Join(
-		p.telemetry.RegisterProcessorDeploymentKpiServicesCallback(func(_ context.Context, o metric.Int64Observer) error {
-			o.Observe(int64(s.book.Len()))
-			return nil
-		}),
-		p.telemetry.RegisterProcessorDeploymentKpiEvictedCallback(func(_ context.Context, o metric.Int64Observer) error {
-			o.Observe(s.book.Evicted())
-			return nil
-		}),
-		p.telemetry.RegisterProcessorDeploymentAlertsRememberedCallback(func(_ context.Context, o metric.Int64Observer) error {
-			o.Observe(int64(s.alerts.Len()))
-			return nil
-		}),
-		p.telemetry.RegisterProcessorDeploymentAlertsDroppedCallback(func(_ context.Context, o metric.Int64Observer) error {
-			o.Observe(s.alerts.Dropped())
-			return nil
-		}),
-		p.telemetry.RegisterProcessorDeploymentRulesPendingCallback(func(_ context.Context, o metric.Int64Observer) error {
-			o.Observe(int64(s.rules.Pending()))
-			return nil
-		}),
-		p.telemetry.RegisterProcessorDeploymentSteadyServicesCallback(func(_ context.Context, o metric.Int64Observer) error {
-			o.Observe(int64(s.steadyServices()))
-			return nil
-		}),
+		p.telemetry.RegisterProcessorDeploymentKpiServicesCallback(gauge(func() int64 { return int64(s.book.Len()) })),
+		p.telemetry.RegisterProcessorDeploymentKpiEvictedCallback(gauge(func() int64 { return s.book.Evicted() })),
+		p.telemetry.RegisterProcessorDeploymentAlertsRememberedCallback(gauge(func() int64 { return int64(s.alerts.Len()) })),
+		p.telemetry.RegisterProcessorDeploymentAlertsDroppedCallback(gauge(func() int64 { return s.alerts.Dropped() })),
+		p.telemetry.RegisterProcessorDeploymentRulesPendingCallback(gauge(func() int64 { return int64(s.rules.Pending()) })),
+		p.telemetry.RegisterProcessorDeploymentSteadyServicesCallback(gauge(func() int64 { return int64(s.steadyServices()) })),
 	)
 }
 

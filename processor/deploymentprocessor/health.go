@@ -39,23 +39,14 @@ func (p *deploymentProcessor) registerHealthTelemetry() error {
 	limitServices := metric.WithAttributeSet(attribute.NewSet(attribute.String("limit", "max_services")))
 	limitStreams := metric.WithAttributeSet(attribute.NewSet(attribute.String("limit", "max_streams")))
 	return errors.Join(
-		p.telemetry.RegisterProcessorDeploymentHealthServicesCallback(func(_ context.Context, o metric.Int64Observer) error {
-			o.Observe(int64(p.health.Len()))
-			return nil
-		}),
+		p.telemetry.RegisterProcessorDeploymentHealthServicesCallback(gauge(func() int64 { return int64(p.health.Len()) })),
 		p.telemetry.RegisterProcessorDeploymentHealthStreamsCallback(func(_ context.Context, o metric.Int64Observer) error {
 			streams, _ := p.health.Streams()
 			o.Observe(streams)
 			return nil
 		}),
-		p.telemetry.RegisterProcessorDeploymentHealthEvaluationsCallback(func(_ context.Context, o metric.Int64Observer) error {
-			o.Observe(int64(p.health.Evaluations()))
-			return nil
-		}),
-		p.telemetry.RegisterProcessorDeploymentHealthEvictedCallback(func(_ context.Context, o metric.Int64Observer) error {
-			o.Observe(int64(p.health.Evicted()))
-			return nil
-		}),
+		p.telemetry.RegisterProcessorDeploymentHealthEvaluationsCallback(gauge(func() int64 { return int64(p.health.Evaluations()) })),
+		p.telemetry.RegisterProcessorDeploymentHealthEvictedCallback(gauge(func() int64 { return int64(p.health.Evicted()) })),
 		p.telemetry.RegisterProcessorDeploymentHealthRefusedCallback(func(_ context.Context, o metric.Int64Observer) error {
 			_, dropped := p.health.Streams()
 			o.Observe(int64(p.health.Refused()), limitServices)

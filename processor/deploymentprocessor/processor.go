@@ -151,10 +151,7 @@ func (p *deploymentProcessor) Start(ctx context.Context, host component.Host) er
 		p.store.restoreSignals(ctx, p.emitter)
 	}
 	err := errors.Join(
-		p.telemetry.RegisterProcessorDeploymentServicesTrackedCallback(func(_ context.Context, o metric.Int64Observer) error {
-			o.Observe(int64(p.tracker.Len()))
-			return nil
-		}),
+		p.telemetry.RegisterProcessorDeploymentServicesTrackedCallback(gauge(func() int64 { return int64(p.tracker.Len()) })),
 		p.telemetry.RegisterProcessorDeploymentDeploymentsActiveCallback(func(_ context.Context, o metric.Int64Observer) error {
 			s := p.tracker.Stats(p.now())
 			o.Observe(int64(s.Pre), p.phasePre)
@@ -237,5 +234,14 @@ func (p *deploymentProcessor) loop(ctx context.Context) {
 				p.logger.Warn("Cannot save KPI and alert state", zap.Error(err))
 			}
 		}
+	}
+}
+
+// gauge reports one value, read when the collector collects its own
+// telemetry, as the callback of an asynchronous gauge.
+func gauge(value func() int64) metric.Int64Callback {
+	return func(_ context.Context, o metric.Int64Observer) error {
+		o.Observe(value())
+		return nil
 	}
 }

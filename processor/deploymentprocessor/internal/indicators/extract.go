@@ -380,12 +380,7 @@ func secondsPerUnit(m pmetric.Metric) float64 {
 }
 
 func (x *Extractor) addRequestHistogram(w *Window, st *Streams, src *Source, m pmetric.Metric, c Closer) {
-	// The time this resource's points cover is its instance-seconds: points
-	// of one export share it (counted once, in the last point's interval);
-	// the shortest is the export interval (a series first seen later covers
-	// the time since the instance's start).
-	covered := math.Inf(1)
-	var last *Accumulator
+	var cov coverage
 	scale := secondsPerUnit(m)
 	nameHash := maphash.String(hashSeed, m.Name())
 	switch m.Type() {
@@ -395,19 +390,15 @@ func (x *Extractor) addRequestHistogram(w *Window, st *Streams, src *Source, m p
 		points := h.DataPoints()
 		for k := range points.Len() {
 			dp := points.At(k)
-			ts := src.clamp(int64(dp.Timestamp()), x.tick)
-			if w.spansReport(ts) {
-				continue
-			}
-			id := streamID(src.Identity, nameHash, dp.Attributes())
-			d, ok := st.explicitDelta(id, dp, cumulative, ts)
+			ts, ok := x.histogramTime(w, src, dp.Timestamp())
 			if !ok {
 				continue
 			}
-			acc := x.placePoint(w, src, ts, c)
-			x.countRequests(acc, src, d.count, d.seconds, requestFailed(dp.Attributes()))
-			covered, last = min(covered, coveredSeconds(d.seconds, x.tick)), acc
-			if d.count > 0 {
+			d, ok := st.explicitDelta(streamID(src.Identity, nameHash, dp.Attributes()), dp, cumulative, ts)
+			if !ok {
+				continue
+			}
+			if acc := x.placeRequests(w, src, c, ts, d, dp.Attributes(), &cov); d.count > 0 {
 				st.boundsView = st.boundsView[:0]
 				for b := range dp.ExplicitBounds().Len() {
 					st.boundsView = append(st.boundsView, dp.ExplicitBounds().At(b)*scale)
@@ -421,19 +412,15 @@ func (x *Extractor) addRequestHistogram(w *Window, st *Streams, src *Source, m p
 		points := h.DataPoints()
 		for k := range points.Len() {
 			dp := points.At(k)
-			ts := src.clamp(int64(dp.Timestamp()), x.tick)
-			if w.spansReport(ts) {
-				continue
-			}
-			id := streamID(src.Identity, nameHash, dp.Attributes())
-			d, ok := st.exponentialDelta(id, dp, cumulative, ts)
+			ts, ok := x.histogramTime(w, src, dp.Timestamp())
 			if !ok {
 				continue
 			}
-			acc := x.placePoint(w, src, ts, c)
-			x.countRequests(acc, src, d.count, d.seconds, requestFailed(dp.Attributes()))
-			covered, last = min(covered, coveredSeconds(d.seconds, x.tick)), acc
-			if d.count > 0 {
+			d, ok := st.exponentialDelta(streamID(src.Identity, nameHash, dp.Attributes()), dp, cumulative, ts)
+			if !ok {
+				continue
+			}
+			if acc := x.placeRequests(w, src, c, ts, d, dp.Attributes(), &cov); d.count > 0 {
 				sk := acc.latency()
 				if scale == 1 {
 					_ = sk.AddExponentialBuckets(d.scale, d.zero,
@@ -445,9 +432,46 @@ func (x *Extractor) addRequestHistogram(w *Window, st *Streams, src *Source, m p
 			}
 		}
 	}
-	if last != nil {
-		last.InstanceSeconds += covered
+	cov.credit()
+}
+
+// coverage is the time a resource's request histograms cover, its
+// instance-seconds: points of one export share it (counted once, in the last
+// point's interval); the shortest is the export interval (a series first seen
+// later covers the time since the instance's start).
+type coverage struct {
+	seconds float64
+	last    *Accumulator
+}
+
+func (cv *coverage) add(acc *Accumulator, seconds float64) {
+	if cv.last == nil || seconds < cv.seconds {
+		cv.seconds = seconds
 	}
+	cv.last = acc
+}
+
+func (cv *coverage) credit() {
+	if cv.last != nil {
+		cv.last.InstanceSeconds += cv.seconds
+	}
+}
+
+// histogramTime is a request histogram point's time, clamped as the source's,
+// and false when spans already report that interval (spans win over metrics).
+func (x *Extractor) histogramTime(w *Window, src *Source, t pcommon.Timestamp) (int64, bool) {
+	ts := src.clamp(int64(t), x.tick)
+	return ts, !w.spansReport(ts)
+}
+
+// placeRequests places a request histogram point's delta: its requests and
+// failures counted, its time covered. It returns the accumulator, for the
+// caller to add the buckets to.
+func (x *Extractor) placeRequests(w *Window, src *Source, c Closer, ts int64, d histDelta, attrs pcommon.Map, cov *coverage) *Accumulator {
+	acc := x.placePoint(w, src, ts, c)
+	x.countRequests(acc, src, d.count, d.seconds, requestFailed(attrs))
+	cov.add(acc, coveredSeconds(d.seconds, x.tick))
+	return acc
 }
 
 // coveredSeconds is the time a point covers, an interval when unknown.
