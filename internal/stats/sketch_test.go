@@ -10,6 +10,7 @@ import (
 	"sort"
 	"testing"
 
+	"github.com/DataDog/sketches-go/ddsketch/mapping"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -215,6 +216,38 @@ func TestSketchBinaryRoundTrip(t *testing.T) {
 
 	assert.Error(t, restored.UnmarshalBinary(data[:5]))
 	assert.Error(t, restored.UnmarshalBinary(append([]byte{9}, data[1:]...)))
+}
+
+// State saved before the cubic mapping (encoding version 1, logarithmic
+// bins) is read back re-binned: its quantiles stay within the accuracy of
+// both mappings.
+func TestSketchReadsLogarithmicEncoding(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	m, err := mapping.NewLogarithmicMapping(DefaultSketchAccuracy)
+	require.NoError(t, err)
+	old, err := newSketch(m, DefaultSketchAccuracy, DefaultSketchBins)
+	require.NoError(t, err)
+	values := lognormalLatencies(rng, 5000, 0.05)
+	for _, v := range values {
+		old.Add(v)
+	}
+	old.Add(0)
+	old.Add(-0.5)
+	data, err := old.MarshalBinary()
+	require.NoError(t, err)
+	data[0] = sketchVersionLogarithmic
+
+	var restored Sketch
+	require.NoError(t, restored.UnmarshalBinary(data))
+	assert.InDelta(t, old.Count(), restored.Count(), 1e-9)
+	for _, q := range []float64{0.05, 0.25, 0.5, 0.9, 0.99} {
+		want := old.Quantile(q)
+		assert.InEpsilon(t, want, restored.Quantile(q), 2.1*DefaultSketchAccuracy, "q=%v", q)
+	}
+	assert.Equal(t, -0.5, math.Round(restored.Quantile(0)*100)/100, "negative values survive")
+	next, err := restored.MarshalBinary()
+	require.NoError(t, err)
+	assert.Equal(t, byte(sketchVersion), next[0], "written back in the current encoding")
 }
 
 func TestMannWhitneyOnSketches(t *testing.T) {
