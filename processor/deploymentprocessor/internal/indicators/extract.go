@@ -380,59 +380,78 @@ func secondsPerUnit(m pmetric.Metric) float64 {
 }
 
 func (x *Extractor) addRequestHistogram(w *Window, st *Streams, src *Source, m pmetric.Metric, c Closer) {
-	var cov coverage
 	scale := secondsPerUnit(m)
-	nameHash := maphash.String(hashSeed, m.Name())
+	var cov coverage
+	stream := requestStream{nameHash: maphash.String(hashSeed, m.Name()), cov: &cov}
 	switch m.Type() {
 	case pmetric.MetricTypeHistogram:
 		h := m.Histogram()
 		cumulative := h.AggregationTemporality() == pmetric.AggregationTemporalityCumulative
-		points := h.DataPoints()
-		for k := range points.Len() {
-			dp := points.At(k)
-			ts, ok := x.histogramTime(w, src, dp.Timestamp())
+		for _, dp := range h.DataPoints().All() {
+			acc, _, ok := x.requestPoint(w, src, c, stream, dp.Timestamp(), dp.Attributes(), func(id uint64, ts int64) (histDelta, bool) {
+				return st.explicitDelta(id, dp, cumulative, ts)
+			})
 			if !ok {
 				continue
 			}
-			d, ok := st.explicitDelta(streamID(src.Identity, nameHash, dp.Attributes()), dp, cumulative, ts)
-			if !ok {
-				continue
+			st.boundsView = st.boundsView[:0]
+			for b := range dp.ExplicitBounds().Len() {
+				st.boundsView = append(st.boundsView, dp.ExplicitBounds().At(b)*scale)
 			}
-			if acc := x.placeRequests(w, src, c, ts, d, dp.Attributes(), &cov); d.count > 0 {
-				st.boundsView = st.boundsView[:0]
-				for b := range dp.ExplicitBounds().Len() {
-					st.boundsView = append(st.boundsView, dp.ExplicitBounds().At(b)*scale)
-				}
-				_ = acc.latency().AddExplicitBuckets(&st.boundsView, &st.countsView, math.NaN(), math.NaN())
-			}
+			_ = acc.latency().AddExplicitBuckets(&st.boundsView, &st.countsView, math.NaN(), math.NaN())
 		}
 	case pmetric.MetricTypeExponentialHistogram:
 		h := m.ExponentialHistogram()
 		cumulative := h.AggregationTemporality() == pmetric.AggregationTemporalityCumulative
-		points := h.DataPoints()
-		for k := range points.Len() {
-			dp := points.At(k)
-			ts, ok := x.histogramTime(w, src, dp.Timestamp())
+		for _, dp := range h.DataPoints().All() {
+			acc, d, ok := x.requestPoint(w, src, c, stream, dp.Timestamp(), dp.Attributes(), func(id uint64, ts int64) (histDelta, bool) {
+				return st.exponentialDelta(id, dp, cumulative, ts)
+			})
 			if !ok {
 				continue
 			}
-			d, ok := st.exponentialDelta(streamID(src.Identity, nameHash, dp.Attributes()), dp, cumulative, ts)
-			if !ok {
-				continue
-			}
-			if acc := x.placeRequests(w, src, c, ts, d, dp.Attributes(), &cov); d.count > 0 {
-				sk := acc.latency()
-				if scale == 1 {
-					_ = sk.AddExponentialBuckets(d.scale, d.zero,
-						stats.ExponentialBuckets{Offset: d.posOffset, Counts: &st.posView},
-						stats.ExponentialBuckets{Offset: d.negOffset, Counts: &st.negView})
-				} else {
-					st.addScaledExponential(sk, d, scale)
-				}
+			sk := acc.latency()
+			if scale == 1 {
+				_ = sk.AddExponentialBuckets(d.scale, d.zero,
+					stats.ExponentialBuckets{Offset: d.posOffset, Counts: &st.posView},
+					stats.ExponentialBuckets{Offset: d.negOffset, Counts: &st.negView})
+			} else {
+				st.addScaledExponential(sk, d, scale)
 			}
 		}
 	}
 	cov.credit()
+}
+
+// requestStream is what the points of one request histogram share: the
+// hash of its name (for stream ids) and the coverage they add up.
+// (Window, source and closer are passed on their own: in a struct, the
+// window's escape would send the source to the heap with it.)
+type requestStream struct {
+	nameHash uint64
+	cov      *coverage
+}
+
+// requestPoint places a request histogram point stamped t, unless spans
+// report its interval (spans win over metrics) or its delta (from delta, by
+// stream id) is unknown: its requests and failures counted, its time
+// covered. It returns the interval's accumulator and the delta, and whether
+// the delta has buckets to add.
+func (x *Extractor) requestPoint(w *Window, src *Source, c Closer, rs requestStream, t pcommon.Timestamp, attrs pcommon.Map,
+	delta func(id uint64, ts int64) (histDelta, bool),
+) (*Accumulator, histDelta, bool) {
+	ts := src.clamp(int64(t), x.tick)
+	if w.spansReport(ts) {
+		return nil, histDelta{}, false
+	}
+	d, ok := delta(streamID(src.Identity, rs.nameHash, attrs), ts)
+	if !ok {
+		return nil, histDelta{}, false
+	}
+	acc := x.placePoint(w, src, ts, c)
+	x.countRequests(acc, src, d.count, d.seconds, requestFailed(attrs))
+	rs.cov.add(acc, coveredSeconds(d.seconds, x.tick))
+	return acc, d, d.count > 0
 }
 
 // coverage is the time a resource's request histograms cover, its
@@ -455,23 +474,6 @@ func (cv *coverage) credit() {
 	if cv.last != nil {
 		cv.last.InstanceSeconds += cv.seconds
 	}
-}
-
-// histogramTime is a request histogram point's time, clamped as the source's,
-// and false when spans already report that interval (spans win over metrics).
-func (x *Extractor) histogramTime(w *Window, src *Source, t pcommon.Timestamp) (int64, bool) {
-	ts := src.clamp(int64(t), x.tick)
-	return ts, !w.spansReport(ts)
-}
-
-// placeRequests places a request histogram point's delta: its requests and
-// failures counted, its time covered. It returns the accumulator, for the
-// caller to add the buckets to.
-func (x *Extractor) placeRequests(w *Window, src *Source, c Closer, ts int64, d histDelta, attrs pcommon.Map, cov *coverage) *Accumulator {
-	acc := x.placePoint(w, src, ts, c)
-	x.countRequests(acc, src, d.count, d.seconds, requestFailed(attrs))
-	cov.add(acc, coveredSeconds(d.seconds, x.tick))
-	return acc
 }
 
 // coveredSeconds is the time a point covers, an interval when unknown.
