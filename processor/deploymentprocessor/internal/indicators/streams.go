@@ -115,6 +115,35 @@ func (st *Streams) lookup(id uint64) (*stream, bool) {
 
 func fresh(start, ts int64) bool { return start > 0 && start <= ts && ts-start <= int64(FreshStart) }
 
+// fate is what a cumulative point counts, by the one rule of every
+// cumulative stream (see cumulativeFate).
+type fate uint8
+
+const (
+	fateDiff  fate = iota // the difference from the remembered point
+	fateWhole             // the whole point, since from; remember it
+	fateNone              // nothing; remember it (a first point that is not fresh, or changed bounds)
+	fateSkip              // nothing; remember nothing (a repeat, or out of order)
+)
+
+// cumulativeFate: a stream's first point counts whole only when its start is
+// fresh; a point not after the last one counts nothing; a restart (a new
+// start, or reset: the value went down) counts whole since the later of its
+// start and the last point; any other point counts its difference.
+func cumulativeFate(isNew bool, start, ts, lastStart, lastTS int64, reset bool) (fate, int64) {
+	switch {
+	case isNew && fresh(start, ts):
+		return fateWhole, start
+	case isNew:
+		return fateNone, 0
+	case ts <= lastTS:
+		return fateSkip, 0
+	case start != lastStart || reset:
+		return fateWhole, max(start, lastTS)
+	}
+	return fateDiff, 0
+}
+
 func seconds(from, to int64) float64 {
 	if from <= 0 || to <= from {
 		return 0
@@ -168,22 +197,19 @@ func (st *Streams) explicitDelta(id uint64, dp pmetric.HistogramDataPoint, cumul
 		s.start, s.ts, s.count = start, ts, dp.Count()
 		s.buckets = keepCounts(s.buckets, counts)
 	}
-	switch {
-	case isNew:
-		record()
-		if fresh(start, ts) {
-			return whole(start)
-		}
+	f, from := cumulativeFate(isNew, start, ts, s.start, s.ts, dp.Count() < s.count)
+	if f == fateDiff && len(s.buckets) != counts.Len() {
+		f = fateNone // the bounds changed: start over from here
+	}
+	switch f {
+	case fateSkip:
 		return histDelta{}, false
-	case ts <= s.ts:
-		return histDelta{}, false // a repeat, or out of order
-	case start != s.start || dp.Count() < s.count:
-		prev := s.ts
+	case fateNone:
 		record()
-		return whole(max(start, prev))
-	case len(s.buckets) != counts.Len():
-		record() // the bounds changed: start over from here
 		return histDelta{}, false
+	case fateWhole:
+		record()
+		return whole(from)
 	}
 	st.countsView = st.countsView[:0]
 	for i := range counts.Len() {
@@ -226,19 +252,16 @@ func (st *Streams) exponentialDelta(id uint64, dp pmetric.ExponentialHistogramDa
 		s.posOffset, s.pos = pos.Offset(), keepCounts(s.pos, pos.BucketCounts())
 		s.negOffset, s.neg = neg.Offset(), keepCounts(s.neg, neg.BucketCounts())
 	}
-	switch {
-	case isNew:
-		record()
-		if fresh(start, ts) {
-			return whole(start)
-		}
+	reset := dp.Count() < s.count || dp.Scale() > s.scale || dp.ZeroCount() < s.zero
+	switch f, from := cumulativeFate(isNew, start, ts, s.start, s.ts, reset); f {
+	case fateSkip:
 		return histDelta{}, false
-	case ts <= s.ts:
-		return histDelta{}, false
-	case start != s.start || dp.Count() < s.count || dp.Scale() > s.scale || dp.ZeroCount() < s.zero:
-		prev := s.ts
+	case fateNone:
 		record()
-		return whole(max(start, prev))
+		return histDelta{}, false
+	case fateWhole:
+		record()
+		return whole(from)
 	}
 	if by := s.scale - dp.Scale(); by > 0 {
 		s.posOffset, s.pos = downscale(s.posOffset, s.pos, by)
@@ -330,19 +353,16 @@ func (st *Streams) sumDelta(id uint64, start int64, value float64, cumulative bo
 	if s == nil {
 		return 0, 0, false
 	}
-	switch {
-	case isNew:
+	f, from := cumulativeFate(isNew, start, ts, s.start, s.ts, value < s.value)
+	if f == fateSkip {
+		return 0, 0, false
+	}
+	if f != fateDiff {
 		s.start, s.ts, s.value = start, ts, value
-		if fresh(start, ts) {
-			return value, seconds(start, ts), true
+		if f == fateNone {
+			return 0, 0, false
 		}
-		return 0, 0, false
-	case ts <= s.ts:
-		return 0, 0, false
-	case start != s.start || value < s.value:
-		prev := s.ts
-		s.start, s.ts, s.value = start, ts, value
-		return value, seconds(max(start, prev), ts), true
+		return value, seconds(from, ts), true
 	}
 	d, secs := value-s.value, seconds(s.ts, ts)
 	s.ts, s.value = ts, value
