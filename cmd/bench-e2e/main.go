@@ -49,6 +49,9 @@ type benchConfig struct {
 	// baseProfile is the same for the collector without the processor, so
 	// that `go tool pprof -diff_base` shows what the processor adds.
 	baseProfile string
+	// pin puts the collector and the load generator on CPUs of their own
+	// during the CPU measurements.
+	pin bool
 }
 
 func main() {
@@ -66,6 +69,7 @@ func main() {
 	flag.Float64Var(&c.maxRatio, "max-ratio", 1.10, "the CPU ratio bar")
 	flag.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of the collector with the processor (first round) to this file")
 	flag.StringVar(&c.baseProfile, "cpuprofile-without", "", "write a CPU profile of the collector without the processor (first round) to this file")
+	flag.BoolVar(&c.pin, "pin", false, "during the CPU measurements, pin the collector to the last CPU and the load generator to the others (needs 2 CPUs)")
 	flag.Parse()
 	os.Exit(exitCode(&c))
 }
