@@ -5,17 +5,9 @@ package main
 
 import (
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 )
-
-func TestBatchShape(t *testing.T) {
-	st := batchFor(3, time.Now())
-	assert.Equal(t, spansPerBatch, st.Traces.SpanCount())
-	assert.Equal(t, servicesPerBatch*pointsPerService, st.Metrics.DataPointCount())
-	assert.Equal(t, services/2, deploymentsStarted(time.Now()).Logs.LogRecordCount())
-}
 
 func TestSustained(t *testing.T) {
 	good := step{o: offered{spans: 1000, slots: 200}, accepted: 1000, sent: 1000}

@@ -86,7 +86,7 @@ func startTarget(ctx context.Context, c *benchConfig, with bool) (*target, error
 		t.stop()
 		return nil, err
 	}
-	if err := t.sender.Send(ctx, deploymentsStarted(time.Now())); err != nil {
+	if err := t.sender.Send(ctx, loadtest.DeploymentsStarted(time.Now())); err != nil {
 		t.stop()
 		return nil, err
 	}

@@ -127,3 +127,10 @@ func TestExitCode(t *testing.T) {
 	assert.Equal(t, 1, ExitCode("x", fmt.Errorf("%w: growth 7 %% > 5 %%", ErrBar)))
 	assert.Equal(t, 2, ExitCode("x", errors.New("collector did not start")))
 }
+
+func TestBatchShape(t *testing.T) {
+	st := Batch(3, time.Now())
+	assert.Equal(t, SpansPerBatch, st.Traces.SpanCount())
+	assert.Equal(t, ServicesPerBatch*PointsPerService, st.Metrics.DataPointCount())
+	assert.Equal(t, Services/2, DeploymentsStarted(time.Now()).Logs.LogRecordCount())
+}

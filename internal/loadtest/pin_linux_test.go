@@ -14,7 +14,7 @@ import (
 )
 
 // Pin binds a running process to the CPU asked for, as the kernel reports it.
-func TestPinBindsEveryThread(t *testing.T) {
+func TestPinBindsTheProcess(t *testing.T) {
 	cmd := exec.Command("sleep", "30")
 	require.NoError(t, cmd.Start())
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })

@@ -38,7 +38,6 @@ type Sketch struct {
 	dd       *ddsketch.DDSketch
 	accuracy float64
 	maxBins  int
-	limit    float64 // the mapping's largest indexable value
 }
 
 // mappings shares one immutable index mapping per accuracy between all sketches.
@@ -89,7 +88,7 @@ func newSketch(m mapping.IndexMapping, accuracy float64, maxBins int) (*Sketch, 
 	positive.AddWithCount(maxBins, 1)
 	positive.Clear()
 	dd := ddsketch.NewDDSketch(m, positive, store.NewCollapsingLowestDenseStore(max(maxBins/4, 8)))
-	return &Sketch{dd: dd, accuracy: accuracy, maxBins: maxBins, limit: m.MaxIndexableValue()}, nil
+	return &Sketch{dd: dd, accuracy: accuracy, maxBins: maxBins}, nil
 }
 
 // Accuracy is the relative accuracy of quantiles.
@@ -108,11 +107,10 @@ func (s *Sketch) AddWithCount(value, count float64) {
 		return
 	}
 	// Values beyond the mapping's range are clamped rather than lost: a latency of 1e300 is "very slow".
-	// (Plain comparisons: the value is finite here, and this is the hottest line of the processor.)
-	if value > s.limit {
-		value = s.limit
-	} else if value < -s.limit {
-		value = -s.limit
+	if limit := s.dd.MaxIndexableValue(); value > limit {
+		value = limit
+	} else if value < -limit {
+		value = -limit
 	}
 	_ = s.dd.AddWithCount(value, count) // cannot fail: the value is finite and within range, the count positive
 }
@@ -148,7 +146,7 @@ func (s *Sketch) Reset() { s.dd.Clear() }
 
 // Copy returns an independent copy.
 func (s *Sketch) Copy() *Sketch {
-	return &Sketch{dd: s.dd.Copy(), accuracy: s.accuracy, maxBins: s.maxBins, limit: s.limit}
+	return &Sketch{dd: s.dd.Copy(), accuracy: s.accuracy, maxBins: s.maxBins}
 }
 
 // Bin is one bin of a sketch: a representative value and how many values fell in it.

@@ -155,26 +155,28 @@ func (s *Series) cohortTests(i int, w *windows) (canary, baseline testSet) {
 
 // describe fills an indicator's identity and its last interval's value and band.
 func (s *Series) describe(ev *Evidence, i int) {
+	s.blank(ev, i)
+	ev.PValue = 1
+	if ind := &s.inds[i]; ind.lastValid {
+		ev.Value, ev.Baseline, ev.Lower, ev.Upper = ind.last.Observed, ind.last.Baseline, ind.last.Lower, ind.last.Upper
+	}
+}
+
+// blank gives ev indicator i's identity and no values yet.
+func (s *Series) blank(ev *Evidence, i int) {
 	sp := &s.engine.specs[i]
-	ind := &s.inds[i]
 	ev.Indicator, ev.Dimension, ev.Direction = sp.name, sp.dim, sp.dir
 	ev.Value, ev.Baseline, ev.Lower, ev.Upper = math.NaN(), math.NaN(), math.NaN(), math.NaN()
 	ev.Observed, ev.Expected = math.NaN(), math.NaN()
-	ev.PValue = 1
-	if ind.lastValid {
-		ev.Value, ev.Baseline, ev.Lower, ev.Upper = ind.last.Observed, ind.last.Baseline, ind.last.Lower, ind.last.Upper
-	}
 }
 
 // describeCohort fills a cohort's evidence of indicator i from its tests:
 // the compared values of the first, the band its tolerance allows, and the
 // combined p-value.
 func (s *Series) describeCohort(ev *Evidence, i int, ts *testSet) {
-	sp := &s.engine.specs[i]
-	ev.Indicator, ev.Dimension, ev.Direction = sp.name, sp.dim, sp.dir
-	ev.Value, ev.Baseline, ev.Lower, ev.Upper = math.NaN(), math.NaN(), math.NaN(), math.NaN()
-	ev.Observed, ev.Expected = math.NaN(), math.NaN()
+	s.blank(ev, i)
 	if ts.n > 0 {
+		sp := &s.engine.specs[i]
 		t := ts.tests[0]
 		margin := sp.tolerance * math.Abs(t.expected)
 		ev.Value, ev.Baseline, ev.Lower, ev.Upper = t.observed, t.expected, t.expected-margin, t.expected+margin

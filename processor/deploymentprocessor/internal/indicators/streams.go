@@ -144,6 +144,19 @@ func cumulativeFate(isNew bool, start, ts, lastStart, lastTS int64, reset bool) 
 	return fateDiff, 0
 }
 
+// settle carries out a histogram point's fate other than fateDiff: record
+// remembers the point, whole counts all of it since from.
+func settle(f fate, from int64, record func(), whole func(from int64) (histDelta, bool)) (histDelta, bool) {
+	if f == fateSkip {
+		return histDelta{}, false
+	}
+	record()
+	if f == fateWhole {
+		return whole(from)
+	}
+	return histDelta{}, false
+}
+
 func seconds(from, to int64) float64 {
 	if from <= 0 || to <= from {
 		return 0
@@ -201,15 +214,8 @@ func (st *Streams) explicitDelta(id uint64, dp pmetric.HistogramDataPoint, cumul
 	if f == fateDiff && len(s.buckets) != counts.Len() {
 		f = fateNone // the bounds changed: start over from here
 	}
-	switch f {
-	case fateSkip:
-		return histDelta{}, false
-	case fateNone:
-		record()
-		return histDelta{}, false
-	case fateWhole:
-		record()
-		return whole(from)
+	if f != fateDiff {
+		return settle(f, from, record, whole)
 	}
 	st.countsView = st.countsView[:0]
 	for i := range counts.Len() {
@@ -253,15 +259,8 @@ func (st *Streams) exponentialDelta(id uint64, dp pmetric.ExponentialHistogramDa
 		s.negOffset, s.neg = neg.Offset(), keepCounts(s.neg, neg.BucketCounts())
 	}
 	reset := dp.Count() < s.count || dp.Scale() > s.scale || dp.ZeroCount() < s.zero
-	switch f, from := cumulativeFate(isNew, start, ts, s.start, s.ts, reset); f {
-	case fateSkip:
-		return histDelta{}, false
-	case fateNone:
-		record()
-		return histDelta{}, false
-	case fateWhole:
-		record()
-		return whole(from)
+	if f, from := cumulativeFate(isNew, start, ts, s.start, s.ts, reset); f != fateDiff {
+		return settle(f, from, record, whole)
 	}
 	if by := s.scale - dp.Scale(); by > 0 {
 		s.posOffset, s.pos = downscale(s.posOffset, s.pos, by)
