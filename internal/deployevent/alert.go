@@ -56,14 +56,18 @@ const (
 	AttrAlertEvidence = "alert.evidence"
 
 	// Evidence.
-	AttrIndicatorName        = "indicator.name"
-	AttrIndicatorValue       = "indicator.value"
-	AttrIndicatorBaseline    = "indicator.baseline"
-	AttrIndicatorLower       = "indicator.lower" // expected range
-	AttrIndicatorUpper       = "indicator.upper"
-	AttrAnomalyScore         = "anomaly.score" // 0–1
-	AttrAnomalyConfidence    = "anomaly.confidence"
-	AttrAnomalyTest          = "anomaly.test" // e.g. mann_whitney_u, two_proportion, poisson, baseline_band
+	AttrIndicatorName     = "indicator.name"
+	AttrIndicatorValue    = "indicator.value"
+	AttrIndicatorBaseline = "indicator.baseline"
+	AttrIndicatorLower    = "indicator.lower" // expected range
+	AttrIndicatorUpper    = "indicator.upper"
+	AttrAnomalyScore      = "anomaly.score" // 0–1
+	AttrAnomalyConfidence = "anomaly.confidence"
+	AttrAnomalyTest       = "anomaly.test" // e.g. mann_whitney_u, two_proportion, poisson, baseline_band
+	// On the evidence of an edge of the service graph: the calling service
+	// (absent when it is the alert's service) and the called dependency.
+	AttrDependencyCaller     = "deployment.dependency.caller"
+	AttrDependencyCallee     = "deployment.dependency.name"
 	AttrHealthScore          = "deployment.health.score"
 	AttrHealthVerdict        = "deployment.health.verdict"
 	AttrHealthRecommendation = "deployment.health.recommendation"

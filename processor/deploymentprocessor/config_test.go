@@ -59,7 +59,7 @@ func TestLoadConfig(t *testing.T) {
 		MinRequests:   50,
 		Alpha:         0.0001,
 		CompareWindow: 10 * time.Minute,
-		Weights:       WeightsConfig{Errors: 0.5, Latency: 0.3, Throughput: 0.1, Saturation: 0.1},
+		Weights:       WeightsConfig{Errors: 0.5, Latency: 0.3, Throughput: 0.1, Saturation: 0.1, Dependencies: 0.2},
 		Hysteresis:    HysteresisConfig{Enter: 3, Leave: 5},
 		Thresholds:    ThresholdsConfig{Healthy: 80, Unhealthy: 50},
 		MaxStreams:    5000,
@@ -69,6 +69,7 @@ func TestLoadConfig(t *testing.T) {
 			{Name: "order_failures", Kind: "ratio", Numerator: "orders.failed", Denominator: "orders.completed",
 				Direction: "higher_is_worse", Dimension: "business"},
 		},
+		Dependencies: DependenciesConfig{Enabled: true, SpanKinds: []string{"client"}, MaxPerService: 16, MaxEdges: 1000},
 	}
 	healthOff := createDefaultConfig().(*Config)
 	healthOff.Health.Enabled = false

@@ -19,7 +19,6 @@ import (
 
 	"github.com/deploylens/deploylens/internal/deployevent"
 	"github.com/deploylens/deploylens/processor/deploymentprocessor/internal/alerts"
-	"github.com/deploylens/deploylens/processor/deploymentprocessor/internal/health"
 	"github.com/deploylens/deploylens/processor/deploymentprocessor/internal/kpi"
 	"github.com/deploylens/deploylens/processor/deploymentprocessor/internal/metadata"
 	"github.com/deploylens/deploylens/processor/deploymentprocessor/internal/metadatatest"
@@ -42,12 +41,12 @@ func probe(p *deploymentProcessor, k tracker.Key) string {
 	}
 	steady := 0
 	p.emitter.mu.Lock()
-	if _, ok := p.emitter.steadySent[health.Key(k)]; ok {
+	if _, ok := p.emitter.steadySent[k]; ok {
 		steady = 1
 	}
 	p.emitter.mu.Unlock()
 	return fmt.Sprintf("tracked=%d health=%d kpi=%d steadySent=%d firing=%d rules=%d",
-		b2i(tracked), b2i(p.health.Has(health.Key(k))), kpiLen, steady, len(p.emitter.alerts.Firing(alerts.Key(k))), p.emitter.rules.Pending())
+		b2i(tracked), b2i(p.health.Has(serviceHealthKey(k))), kpiLen, steady, len(p.emitter.alerts.Firing(alerts.Key(k))), p.emitter.rules.Pending())
 }
 
 func b2i(b bool) int {
@@ -71,8 +70,8 @@ func remember(t *testing.T, p *deploymentProcessor, k tracker.Key, now time.Time
 
 // touch is remember without its checks, for concurrent use.
 func touch(p *deploymentProcessor, k tracker.Key, now time.Time) (judged, due bool, fired []alerts.Signal) {
-	judged = p.health.Series(health.Key(k)) != nil
-	due = p.emitter.steadyDue(health.Key(k), now)
+	judged = p.health.Series(serviceHealthKey(k)) != nil
+	due = p.emitter.steadyDue(k, now)
 	actx := alerts.Context{Key: alerts.Key(k), Phase: string(deployevent.PhaseSteady)}
 	conds := p.emitter.rules.Conditions(actx, map[string]alerts.Evidence{"latency_p95": {Indicator: "latency_p95", Observed: 0.9}}, now)
 	return judged, due, p.emitter.alerts.Evaluate(actx, conds, now)

@@ -16,28 +16,42 @@ import (
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
+	"github.com/deploylens/deploylens/internal/deployevent"
 	"github.com/deploylens/deploylens/processor/deploymentprocessor/internal/health"
 	"github.com/deploylens/deploylens/processor/deploymentprocessor/internal/indicators"
 	"github.com/deploylens/deploylens/processor/deploymentprocessor/internal/tracker"
 )
 
-// newHealthEngine builds the health engine of cfg, nil when disabled.
-func newHealthEngine(cfg *Config, status health.StatusFunc, now func() time.Time) (*health.Engine, error) {
+// newHealthEngines builds the health engine of cfg and its engine of edges
+// (the service graph), nil when disabled.
+func newHealthEngines(cfg *Config, status, edgeStatus health.StatusFunc, now func() time.Time) (services, edges *health.Engine, err error) {
 	if !cfg.Health.Enabled {
-		return nil, nil
+		return nil, nil, nil
 	}
 	hc, err := cfg.Health.engineConfig(cfg)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	hc.Now = now
-	return health.New(hc, status)
+	if cfg.Health.Dependencies.Enabled {
+		ec, err := cfg.Health.edgeConfig(hc)
+		if err != nil {
+			return nil, nil, err
+		}
+		if edges, err = health.New(ec, edgeStatus); err != nil {
+			return nil, nil, err
+		}
+		hc.Relations = edges
+	}
+	services, err = health.New(hc, status)
+	return services, edges, err
 }
 
 // registerHealthTelemetry reports the health engine's size, refusals and evictions.
 func (p *deploymentProcessor) registerHealthTelemetry() error {
 	limitServices := metric.WithAttributeSet(attribute.NewSet(attribute.String("limit", "max_services")))
 	limitStreams := metric.WithAttributeSet(attribute.NewSet(attribute.String("limit", "max_streams")))
+	limitDependencies := metric.WithAttributeSet(attribute.NewSet(attribute.String("limit", "max_dependencies")))
 	return errors.Join(
 		p.telemetry.RegisterProcessorDeploymentHealthServicesCallback(gauge(func() int64 { return int64(p.health.Len()) })),
 		p.telemetry.RegisterProcessorDeploymentHealthStreamsCallback(func(_ context.Context, o metric.Int64Observer) error {
@@ -51,15 +65,46 @@ func (p *deploymentProcessor) registerHealthTelemetry() error {
 			_, dropped := p.health.Streams()
 			o.Observe(int64(p.health.Refused()), limitServices)
 			o.Observe(int64(dropped), limitStreams)
+			if p.edges != nil {
+				o.Observe(int64(p.edges.DependencyRefused()+p.edges.Refused()), limitDependencies)
+			}
 			return nil
 		}),
+		p.telemetry.RegisterProcessorDeploymentHealthDependenciesCallback(gauge(func() int64 {
+			if p.edges == nil {
+				return 0
+			}
+			return int64(p.edges.Len())
+		})),
 	)
 }
 
 // healthStatus tells the engine a key's deployment state, from the tracker.
 func (p *deploymentProcessor) healthStatus(k health.Key) health.Status {
-	c, ok := p.tracker.Current(tracker.Key(k), p.now())
+	c, ok := p.tracker.Current(trackerKey(k), p.now())
 	return health.Status{Tracked: ok, Phase: c.Phase, DeploymentID: c.ID, Strategy: c.Strategy}
+}
+
+// edgeStatus tells the engine of edges an edge's deployment state: while its
+// callee deploys (rolls out or is in its post window), the callee's
+// deployment — the calls are then its blast radius —, else its caller's.
+func (p *deploymentProcessor) edgeStatus(k health.Key) health.Status {
+	caller := p.healthStatus(k.Caller())
+	caller.Subject = k.Caller()
+	if !caller.Tracked {
+		return caller
+	}
+	now := p.now()
+	callee := k.Callee()
+	c, ok := p.tracker.Current(trackerKey(callee), now)
+	if !ok && callee.Namespace != "" {
+		callee.Namespace = ""
+		c, ok = p.tracker.Current(trackerKey(callee), now)
+	}
+	if ok && (c.Phase == deployevent.PhaseDuring || c.Phase == deployevent.PhasePost) {
+		return health.Status{Tracked: true, Phase: c.Phase, DeploymentID: c.ID, Strategy: c.Strategy, Subject: callee}
+	}
+	return caller
 }
 
 // healthSource looks a tracked key's series up once per resource and reads
@@ -69,7 +114,7 @@ func (p *deploymentProcessor) healthSource(key tracker.Key, tag tracker.Tag, res
 	if p.health == nil {
 		return nil
 	}
-	s := p.health.Series(health.Key(key))
+	s := p.health.Series(serviceHealthKey(key))
 	if s == nil {
 		return nil
 	}
@@ -84,7 +129,86 @@ func (p *deploymentProcessor) healthSpans(key tracker.Key, tag tracker.Tag, res 
 		s.Lock()
 		s.AddSpans(&src, scopes)
 		s.Unlock()
+		if p.edges != nil {
+			p.dependencySpans(key, &src, scopes)
+		}
 	}
+}
+
+// edgeCacheSize is how many dependencies of one resource's spans are looked
+// up once each; calls to more look their edge up per span.
+const edgeCacheSize = 8
+
+// edgeCache remembers, within one resource, the edge of each dependency
+// named (nil when the engine refused it), so that spans look it up without
+// hashing a key or building a name.
+type edgeCache struct {
+	n      int
+	names  [edgeCacheSize]indicators.DependencyName
+	edges  [edgeCacheSize]*health.Series
+	locked *health.Series
+	engine *health.Engine
+	caller health.Key
+}
+
+func (c *edgeCache) get(name indicators.DependencyName) *health.Series {
+	for i := range c.n {
+		if c.names[i] == name {
+			return c.edges[i]
+		}
+	}
+	// Looking an edge up may take the engine's lock, which its sweep holds
+	// while it takes series' locks: no series lock is held meanwhile.
+	c.lock(nil)
+	edge := c.caller
+	edge.Dependency = name.String()
+	s := c.engine.Series(edge)
+	if c.n < edgeCacheSize {
+		c.names[c.n], c.edges[c.n] = name, s
+		c.n++
+	}
+	return s
+}
+
+// lock holds s's lock, releasing the one held before (spans of one
+// dependency usually follow each other).
+func (c *edgeCache) lock(s *health.Series) {
+	if c.locked == s {
+		return
+	}
+	if c.locked != nil {
+		c.locked.Unlock()
+	}
+	c.locked = s
+	if s != nil {
+		s.Lock()
+	}
+}
+
+// dependencySpans counts a resource's outgoing calls (CLIENT and PRODUCER
+// spans) on the edge of the dependency each names.
+func (p *deploymentProcessor) dependencySpans(key tracker.Key, src *indicators.Source, scopes ptrace.ScopeSpansSlice) {
+	cache := edgeCache{engine: p.edges, caller: serviceHealthKey(key)}
+	for i := range scopes.Len() {
+		spans := scopes.At(i).Spans()
+		for j := range spans.Len() {
+			span := spans.At(j)
+			if !p.edges.Counts(span.Kind()) {
+				continue
+			}
+			name := indicators.DependencyOf(span.Attributes())
+			if name.Empty() {
+				continue
+			}
+			s := cache.get(name)
+			if s == nil {
+				continue
+			}
+			cache.lock(s)
+			s.AddSpan(src, span)
+		}
+	}
+	cache.lock(nil)
 }
 
 func (p *deploymentProcessor) healthMetrics(key tracker.Key, tag tracker.Tag, res pcommon.Map, scopes pmetric.ScopeMetricsSlice, now time.Time) {
@@ -112,5 +236,15 @@ func (p *deploymentProcessor) HealthSnapshot(key tracker.Key) *health.Snapshot {
 	if p.health == nil {
 		return nil
 	}
-	return p.health.Snapshot(health.Key(key))
+	return p.health.Snapshot(serviceHealthKey(key))
+}
+
+// healthKey is the health engine's key of a tracked service.
+func serviceHealthKey(k tracker.Key) health.Key {
+	return health.Key{Namespace: k.Namespace, Service: k.Service, Environment: k.Environment}
+}
+
+// trackerKey is the tracker's key of a service (an edge's caller).
+func trackerKey(k health.Key) tracker.Key {
+	return tracker.Key{Namespace: k.Namespace, Service: k.Service, Environment: k.Environment}
 }

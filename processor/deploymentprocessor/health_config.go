@@ -43,6 +43,25 @@ type HealthConfig struct {
 	// Indicators are user-declared indicators from metrics. Setting the list
 	// replaces the default one (cpu_utilization).
 	Indicators []IndicatorConfig `mapstructure:"indicators"`
+	// Dependencies configures the indicators of each service's calls to its
+	// dependencies (the edges of the service graph).
+	Dependencies DependenciesConfig `mapstructure:"dependencies"`
+}
+
+// DependenciesConfig configures dependency indicators: request rate, error
+// ratio and latency of a service's outgoing calls per dependency, judged
+// like the service's own indicators, in its dependencies dimension; while a
+// dependency deploys, the calls to it are its blast radius.
+type DependenciesConfig struct {
+	// Enabled turns dependency indicators on.
+	Enabled bool `mapstructure:"enabled"`
+	// SpanKinds are the span kinds counted as outgoing calls.
+	SpanKinds []string `mapstructure:"span_kinds"`
+	// MaxPerService bounds the dependencies judged per service; calls to
+	// more are counted as refused.
+	MaxPerService int `mapstructure:"max_per_service"`
+	// MaxEdges bounds the (service, dependency) edges judged in all.
+	MaxEdges int `mapstructure:"max_edges"`
 }
 
 // EvaluationConfig sets the evaluation intervals.
@@ -65,6 +84,8 @@ type WeightsConfig struct {
 	Saturation float64 `mapstructure:"saturation"`
 	Business   float64 `mapstructure:"business"`
 	Logs       float64 `mapstructure:"logs"`
+	// Dependencies weighs the calls between the service and its neighbours.
+	Dependencies float64 `mapstructure:"dependencies"`
 }
 
 // HysteresisConfig sets how verdicts change.
@@ -122,15 +143,47 @@ func defaultHealthConfig() HealthConfig {
 			Errors: w[indicators.DimensionErrors], Latency: w[indicators.DimensionLatency],
 			Throughput: w[indicators.DimensionThroughput], Saturation: w[indicators.DimensionSaturation],
 			Business: w[indicators.DimensionBusiness], Logs: w[indicators.DimensionLogs],
+			Dependencies: w[indicators.DimensionDependencies],
 		},
 		Hysteresis: HysteresisConfig{Enter: d.Enter, Leave: d.Leave},
 		Thresholds: ThresholdsConfig{Healthy: d.HealthyAbove, Unhealthy: d.UnhealthyBelow},
 		MaxStreams: d.MaxStreams,
+		Dependencies: DependenciesConfig{
+			Enabled:       true,
+			SpanKinds:     []string{"client", "producer"},
+			MaxPerService: health.DefaultMaxDependencies,
+			MaxEdges:      defaultMaxEdges,
+		},
 		Indicators: []IndicatorConfig{{
 			Name: "cpu_utilization", Kind: "gauge", Metric: "process.cpu.utilization",
 			Direction: "higher_is_worse", Dimension: "saturation", Weight: 1,
 		}},
 	}
+}
+
+// defaultMaxEdges bounds the edges of the service graph judged.
+const defaultMaxEdges = 50_000
+
+// edgeConfig is the configuration of the engine of edges, from the
+// services' one: the same judgement of calls instead of requests.
+func (hc *HealthConfig) edgeConfig(c health.Config) (health.Config, error) {
+	kinds, err := indicators.SpanKinds(hc.Dependencies.SpanKinds)
+	if err != nil {
+		return c, healthKeyError("dependencies::span_kinds", err)
+	}
+	if hc.Dependencies.MaxPerService < 1 {
+		return c, healthKeyError("dependencies::max_per_service", fmt.Errorf("must be positive, got %d", hc.Dependencies.MaxPerService))
+	}
+	if hc.Dependencies.MaxEdges < 1 {
+		return c, healthKeyError("dependencies::max_edges", fmt.Errorf("must be positive, got %d", hc.Dependencies.MaxEdges))
+	}
+	c.Edges = true
+	c.SpanKinds = kinds
+	c.Indicators = nil
+	c.MaxDependencies = hc.Dependencies.MaxPerService
+	c.MaxKeys = hc.Dependencies.MaxEdges
+	c.MaxStreams = 0
+	return c, nil
 }
 
 // engineConfig is the engine's configuration for hc, or every error in it,
@@ -163,6 +216,7 @@ func (wc WeightsConfig) byDimension() []dimensionWeight {
 		{indicators.DimensionErrors, wc.Errors}, {indicators.DimensionLatency, wc.Latency},
 		{indicators.DimensionThroughput, wc.Throughput}, {indicators.DimensionSaturation, wc.Saturation},
 		{indicators.DimensionBusiness, wc.Business}, {indicators.DimensionLogs, wc.Logs},
+		{indicators.DimensionDependencies, wc.Dependencies},
 	}
 }
 
@@ -294,6 +348,9 @@ func (hc *HealthConfig) validate(cfg *Config) error {
 	if !hc.Enabled {
 		return nil
 	}
-	_, err := hc.engineConfig(cfg)
+	c, err := hc.engineConfig(cfg)
+	if err == nil && hc.Dependencies.Enabled {
+		_, err = hc.edgeConfig(c)
+	}
 	return err
 }

@@ -371,7 +371,8 @@ func TestHealthDefaults(t *testing.T) {
 	assert.Equal(t, []string{"server", "consumer"}, h.SpanKinds)
 	assert.Equal(t, 20, h.MinRequests)
 	assert.Equal(t, HysteresisConfig{Enter: 2, Leave: 3}, h.Hysteresis)
-	assert.Equal(t, WeightsConfig{Errors: 0.35, Latency: 0.3, Throughput: 0.15, Saturation: 0.1, Business: 0.05, Logs: 0.05}, h.Weights)
+	assert.Equal(t, WeightsConfig{Errors: 0.35, Latency: 0.3, Throughput: 0.15, Saturation: 0.1, Business: 0.05, Logs: 0.05, Dependencies: 0.25}, h.Weights)
+	assert.Equal(t, DependenciesConfig{Enabled: true, SpanKinds: []string{"client", "producer"}, MaxPerService: 32, MaxEdges: 50_000}, h.Dependencies)
 	names := []string{}
 	for _, ic := range h.Indicators {
 		names = append(names, ic.Name)

@@ -35,6 +35,9 @@ type deploymentProcessor struct {
 	tracker   *tracker.Tracker
 	// health judges the tracked services' health; nil when disabled.
 	health *health.Engine
+	// edges judges the services' calls to their dependencies; nil when
+	// health or dependency indicators are disabled.
+	edges *health.Engine
 	// emitter emits the derived metrics and alert signals.
 	emitter *emitter
 	// now is the clock; tests replace it before the processor is used.
@@ -95,7 +98,7 @@ func newDeploymentProcessor(set processor.Settings, cfg *Config) (*deploymentPro
 		Now:         func() time.Time { return p.now() },
 		Hooks:       p.hooks(),
 	})
-	if p.health, err = newHealthEngine(cfg, p.healthStatus, func() time.Time { return p.now() }); err != nil {
+	if p.health, p.edges, err = newHealthEngines(cfg, p.healthStatus, p.edgeStatus, func() time.Time { return p.now() }); err != nil {
 		return nil, err
 	}
 	return p, nil
@@ -218,6 +221,9 @@ func (p *deploymentProcessor) loop(ctx context.Context) {
 			p.tracker.Sweep(now)
 			if p.health != nil {
 				p.health.Sweep(now)
+			}
+			if p.edges != nil {
+				p.edges.Sweep(now)
 			}
 		case <-emission.C:
 			p.emitSignals(ctx, p.now())

@@ -81,6 +81,9 @@ type Evidence struct {
 	Test         string
 	// Unit says how to print the values: "ratio" (as %), "seconds", "rate" (/s) or "".
 	Unit string
+	// Caller and Callee are set on the evidence of an edge of the service
+	// graph: Caller's calls to Callee.
+	Caller, Callee string
 }
 
 // Condition is one alert's state as the processor sees it in an evaluation.
@@ -391,10 +394,41 @@ func body(s *Signal, detail string) string {
 }
 
 func writeEvidence(b *strings.Builder, ev *Evidence) {
+	if ev.Callee != "" {
+		writeCallEvidence(b, ev)
+		return
+	}
 	fmt.Fprintf(b, "%s %s vs baseline %s", humanIndicator(ev.Indicator), format(ev.Observed, ev.Unit), format(ev.Baseline, ev.Unit))
 	if r := expected(ev); r != "" {
 		b.WriteString(" (expected " + r + ")")
 	}
+}
+
+// writeCallEvidence words an edge's evidence: "checkout's calls to payment
+// fail 6.1% vs 0.4%".
+func writeCallEvidence(b *strings.Builder, ev *Evidence) {
+	if ev.Caller != "" {
+		b.WriteString(ev.Caller + "'s ")
+	}
+	b.WriteString("calls to " + ev.Callee + " ")
+	observed, baseline := format(ev.Observed, ev.Unit), format(ev.Baseline, ev.Unit)
+	switch ev.Indicator {
+	case "error_ratio":
+		fmt.Fprintf(b, "fail %s vs %s", observed, baseline)
+	case "latency_p95":
+		fmt.Fprintf(b, "take %s vs %s (p95)", observed, baseline)
+	case "request_rate":
+		fmt.Fprintf(b, "run at %s vs %s", observed, baseline)
+	default:
+		fmt.Fprintf(b, "%s %s vs %s", humanIndicator(ev.Indicator), observed, baseline)
+	}
+}
+
+// CallEvidenceText words an edge's evidence as alert bodies do.
+func CallEvidenceText(ev *Evidence) string {
+	var b strings.Builder
+	writeCallEvidence(&b, ev)
+	return b.String()
 }
 
 func resolvedBody(s *Signal) string {
@@ -554,6 +588,8 @@ func (ev *Evidence) putTo(a pcommon.Map) {
 	putNum(a, deployevent.AttrAnomalyScore, ev.AnomalyScore)
 	putNum(a, deployevent.AttrAnomalyConfidence, ev.Confidence)
 	putIf(a, deployevent.AttrAnomalyTest, ev.Test)
+	putIf(a, deployevent.AttrDependencyCaller, ev.Caller)
+	putIf(a, deployevent.AttrDependencyCallee, ev.Callee)
 }
 
 func putIf(m pcommon.Map, k, v string) {

@@ -32,12 +32,18 @@ const (
 	mAnomalyScore
 	mChangeFailureRatio
 	mCount
+	mDependencyBaseline
+	mDependencyHealthScore
+	mDependencyLower
+	mDependencyUpper
+	mDependencyValue
 	mDetectionTime
 	mDuration
 	mHealthDimensionScore
 	mHealthRecommendation
 	mHealthScore
 	mHealthVerdict
+	mImpactServices
 	mIndicatorBaseline
 	mIndicatorLower
 	mIndicatorUpper
@@ -60,9 +66,14 @@ type metricDef struct {
 const (
 	keyPhase  = "deployment.phase"
 	keyCohort = "deployment.cohort"
+	// keyDependency names what a service calls.
+	keyDependency = "deployment.dependency.name"
 )
 
-var phaseCohortIndicator = []string{keyPhase, keyCohort, "indicator.name"}
+var (
+	phaseCohortIndicator = []string{keyPhase, keyCohort, "indicator.name"}
+	dependencyIndicator  = []string{keyDependency, "indicator.name"}
+)
 
 var metricDefs = [metricCount]metricDef{
 	mActive: {name: "deployment.active", unit: "{deployment}", intValue: true, attributes: []string{keyPhase},
@@ -74,6 +85,16 @@ var metricDefs = [metricCount]metricDef{
 	mCount: {name: "deployment.count", unit: "{deployment}", sum: true, monotonic: true, intValue: true,
 		attributes:  []string{"deployment.status", "deployment.judgement"},
 		description: "Finished deployments, by how they ended and how deploylens judged them while they ran (counted at the end - an alert in the post window after it does not change the judgement); every combination is reported, zeros included."},
+	mDependencyBaseline: {name: "deployment.dependency.baseline", unit: "{value}", attributes: dependencyIndicator,
+		description: "The baseline of an indicator of the service's calls to one dependency; frozen while the caller or the dependency deploys."},
+	mDependencyHealthScore: {name: "deployment.dependency.health.score", unit: "{score}", attributes: []string{keyDependency},
+		description: "Health score of the service's calls to one dependency, 0 (unhealthy) to 100 (healthy); no point while they are not judged."},
+	mDependencyLower: {name: "deployment.dependency.lower", unit: "{value}", attributes: dependencyIndicator,
+		description: "Lower edge of the expected range of an indicator of the service's calls to one dependency."},
+	mDependencyUpper: {name: "deployment.dependency.upper", unit: "{value}", attributes: dependencyIndicator,
+		description: "Upper edge of the expected range of an indicator of the service's calls to one dependency."},
+	mDependencyValue: {name: "deployment.dependency.value", unit: "{value}", attributes: dependencyIndicator,
+		description: "An indicator of the service's calls to one dependency over the last evaluation interval - request_rate (calls per second), error_ratio (0-1), latency_p95 (seconds) - from its CLIENT and PRODUCER spans."},
 	mDetectionTime: {name: "deployment.detection.time", unit: "s",
 		description: "Time from a deployment's start to its first alert, for the most recent deployment that alerted."},
 	mDuration: {name: "deployment.duration", unit: "s", attributes: []string{"deployment.status"},
@@ -89,6 +110,8 @@ var metricDefs = [metricCount]metricDef{
 	mHealthVerdict: {name: "deployment.health.verdict", unit: "{verdict}", intValue: true,
 		attributes:  []string{keyCohort, "deployment.health.verdict"},
 		description: "The health verdict as a state set (kube-state-metrics' way for enums) - one point per verdict value, 1 for the current one and 0 for the others, so a verdict change starts no new series; written from the first evaluation on, inconclusive included."},
+	mImpactServices: {name: "deployment.impact.services", unit: "{service}", intValue: true, attributes: []string{keyPhase},
+		description: "While the service deploys, how many of its callers' calls to it regressed since the deployment began (its blast radius, counted against the deployment)."},
 	mIndicatorBaseline: {name: "deployment.indicator.baseline", unit: "{value}", attributes: phaseCohortIndicator,
 		description: "The baseline (expected value) of an indicator; frozen at deployment start while a deployment is judged."},
 	mIndicatorLower: {name: "deployment.indicator.lower", unit: "{value}", attributes: phaseCohortIndicator,

@@ -33,6 +33,9 @@ type Service struct {
 	Snapshot *health.Snapshot
 	KPI      kpi.Values
 	HasKPI   bool
+	// Edges are the last evaluations of the service's calls to each of its
+	// dependencies.
+	Edges []*health.Snapshot
 }
 
 // Metrics builds one emission of derived metrics.
@@ -58,8 +61,14 @@ func (m *Metrics) Append(s Service, ts time.Time) {
 			m.health(now, phase, cohortAttr(c.Cohort), &c.Health)
 		}
 	}
+	for _, edge := range s.Edges {
+		m.dependency(now, edge)
+	}
 	if s.Phase != "" && s.Phase != deployevent.PhaseSteady {
 		m.mb.int(mActive, now, 1, phase.String())
+		if s.Snapshot != nil && (s.Phase == deployevent.PhaseDuring || s.Phase == deployevent.PhasePost) {
+			m.mb.int(mImpactServices, now, int64(len(s.Snapshot.Health.Impact)), phase.String())
+		}
 	}
 	if s.HasKPI {
 		v := &s.KPI
@@ -126,6 +135,9 @@ func (m *Metrics) health(now pcommon.Timestamp, phase metadata.AttributeDeployme
 	}
 	for i := range h.Indicators {
 		ev := &h.Indicators[i]
+		if ev.Relation != "" {
+			continue // an edge's: its own series (deployment.dependency.*)
+		}
 		if isNum(ev.Value) {
 			m.mb.double(mIndicatorValue, now, ev.Value, phase.String(), cohort.String(), ev.Indicator)
 		}
@@ -140,6 +152,26 @@ func (m *Metrics) health(now pcommon.Timestamp, phase metadata.AttributeDeployme
 		}
 		if ev.Judged {
 			m.mb.double(mAnomalyScore, now, finite(ev.Score, 0), phase.String(), cohort.String(), ev.Indicator)
+		}
+	}
+}
+
+// dependency records one edge's indicators, bands and score.
+func (m *Metrics) dependency(now pcommon.Timestamp, edge *health.Snapshot) {
+	dep := edge.Key.Dependency
+	h := &edge.Health
+	if isNum(h.Score) {
+		m.mb.double(mDependencyHealthScore, now, h.Score, dep)
+	}
+	for i := range h.Indicators {
+		ev := &h.Indicators[i]
+		for _, p := range []struct {
+			id metricID
+			v  float64
+		}{{mDependencyValue, ev.Value}, {mDependencyBaseline, ev.Baseline}, {mDependencyLower, ev.Lower}, {mDependencyUpper, ev.Upper}} {
+			if isNum(p.v) {
+				m.mb.double(p.id, now, p.v, dep, ev.Indicator)
+			}
 		}
 	}
 }
@@ -200,6 +232,10 @@ type Deployment struct {
 	Failed bool // the deployment failed or was rolled back (post window)
 	Stuck  bool
 	Detail string // e.g. "stuck for 1h12m"
+	// Explained says which dependency's rollout explains the service's
+	// harm, e.g. "explained by payment 2.3's rollout (deployment d-42):
+	// calls to payment fail 6.1% vs 0.4%"; empty when none does.
+	Explained string
 }
 
 // Conditions lists every built-in alert of a service as active or not, so
@@ -236,9 +272,16 @@ func Conditions(snap *health.Snapshot, phase deployevent.Phase, dep Deployment, 
 		regression.Severity = deployevent.SeverityCritical
 	}
 	if regression.Active {
-		regression.Evidences = harmEvidence(&h, canary)
+		service := ""
+		if snap != nil {
+			service = snap.Key.Service
+		}
+		regression.Evidences = harmEvidence(service, &h, canary)
 		if !harmful(&h) {
 			regression.Detail = "in the canary"
+		}
+		if dep.Explained != "" {
+			regression.Detail = strings.TrimPrefix(regression.Detail+", "+dep.Explained, ", ")
 		}
 	}
 	out := []alerts.Condition{
@@ -273,30 +316,44 @@ func Conditions(snap *health.Snapshot, phase deployevent.Phase, dep Deployment, 
 // every judged indicator of the service and its canary whose adjusted
 // p-value passed alpha (one entry per indicator, its stronger side), or the
 // strongest judged one when none did.
-func harmEvidence(service, canary *health.Health) []alerts.Evidence {
+func harmEvidence(name string, service, canary *health.Health) []alerts.Evidence {
 	best := map[string]*health.Evidence{}
 	var order []string
+	consider := func(id string, ev *health.Evidence) {
+		if cur, ok := best[id]; !ok {
+			order = append(order, id)
+			best[id] = ev
+		} else if ev.Score > cur.Score {
+			best[id] = ev
+		}
+	}
 	for _, x := range []*health.Health{service, canary} {
 		if x == nil {
 			continue
 		}
 		for i := range x.Indicators {
 			ev := &x.Indicators[i]
-			if !ev.Judged {
-				continue
+			switch {
+			case !ev.Judged:
+			case ev.Relation == health.RelationCaller:
+				// Every harmed caller, from the impact list, instead.
+			case ev.Relation != "":
+				consider(string(ev.Relation)+"/"+ev.Peer.Service+"/"+ev.Indicator, ev)
+			default:
+				consider(ev.Indicator, ev)
 			}
-			if cur, ok := best[ev.Indicator]; !ok {
-				order = append(order, ev.Indicator)
-				best[ev.Indicator] = ev
-			} else if ev.Score > cur.Score {
-				best[ev.Indicator] = ev
-			}
+		}
+		for i := range x.Impact {
+			r := &x.Impact[i]
+			ev := r.Evidence
+			ev.Relation, ev.Peer = health.RelationCaller, r.Peer
+			consider("caller/"+r.Peer.Service+"/"+ev.Indicator, &ev)
 		}
 	}
 	out := make([]alerts.Evidence, 0, len(order))
-	for _, name := range order {
-		if ev := best[name]; ev.Score >= health.AlphaScore {
-			out = append(out, Evidence(ev))
+	for _, id := range order {
+		if ev := best[id]; ev.Score >= health.AlphaScore {
+			out = append(out, EdgeEvidence(name, ev))
 		}
 	}
 	if len(out) == 0 {
@@ -307,7 +364,7 @@ func harmEvidence(service, canary *health.Health) []alerts.Evidence {
 			}
 		}
 		if top != nil {
-			out = append(out, Evidence(top))
+			out = append(out, EdgeEvidence(name, top))
 		}
 	}
 	slices.SortStableFunc(out, func(a, b alerts.Evidence) int { return cmp.Compare(b.AnomalyScore, a.AnomalyScore) })
@@ -320,6 +377,19 @@ func Evidence(ev *health.Evidence) alerts.Evidence {
 		AnomalyScore: ev.Score, Confidence: ev.Confidence, Test: ev.Test, Unit: unitOf(ev.Indicator)}
 }
 
+// EdgeEvidence is Evidence, with the edge's ends for an edge's evidence in
+// the health of service.
+func EdgeEvidence(service string, ev *health.Evidence) alerts.Evidence {
+	out := Evidence(ev)
+	switch ev.Relation {
+	case health.RelationCaller:
+		out.Caller, out.Callee = ev.Peer.Service, service
+	case health.RelationDependency:
+		out.Callee = ev.Peer.Service
+	}
+	return out
+}
+
 // EvidenceByIndicator is the snapshot's indicators keyed by name, for user rules.
 func EvidenceByIndicator(snap *health.Snapshot) map[string]alerts.Evidence {
 	out := map[string]alerts.Evidence{}
@@ -327,8 +397,9 @@ func EvidenceByIndicator(snap *health.Snapshot) map[string]alerts.Evidence {
 		return out
 	}
 	for i := range snap.Health.Indicators {
-		ev := &snap.Health.Indicators[i]
-		out[ev.Indicator] = Evidence(ev)
+		if ev := &snap.Health.Indicators[i]; ev.Relation == "" {
+			out[ev.Indicator] = Evidence(ev)
+		}
 	}
 	return out
 }

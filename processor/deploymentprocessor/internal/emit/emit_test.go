@@ -47,6 +47,24 @@ func unhealthySnapshot() *health.Snapshot {
 	}
 }
 
+// edgeSnapshot is checkout's calls to payment, judged unhealthy while
+// payment deploys.
+func edgeSnapshot() *health.Snapshot {
+	edge := key
+	edge.Dependency = "payment"
+	return &health.Snapshot{
+		Key: edge, Phase: deployevent.PhaseDuring, DeploymentID: "deploy-9", Subject: edge.Callee(),
+		Health: health.Health{
+			Score: 12, Verdict: deployevent.VerdictUnhealthy,
+			Indicators: []health.Evidence{
+				{Indicator: "request_rate", Value: 41, Baseline: 40, Lower: 32, Upper: 48, Judged: true},
+				{Indicator: "error_ratio", Value: 0.061, Baseline: 0.004, Lower: 0, Upper: 0.006, Score: 0.95, Judged: true},
+				{Indicator: "latency_p95", Value: 0.12, Baseline: math.NaN(), Lower: math.NaN(), Upper: math.NaN(), Judged: false},
+			},
+		},
+	}
+}
+
 // points lists the data points of metric name as attribute maps with values.
 func points(t *testing.T, md pmetric.Metrics, name string) []map[string]any {
 	t.Helper()

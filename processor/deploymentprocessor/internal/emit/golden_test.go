@@ -14,6 +14,7 @@ import (
 	"go.opentelemetry.io/collector/processor/processortest"
 
 	"github.com/deploylens/deploylens/internal/deployevent"
+	"github.com/deploylens/deploylens/processor/deploymentprocessor/internal/health"
 	"github.com/deploylens/deploylens/processor/deploymentprocessor/internal/kpi"
 	"github.com/deploylens/deploylens/processor/deploymentprocessor/internal/metadata"
 )
@@ -27,7 +28,11 @@ func TestMetricsGolden(t *testing.T) {
 	values := kpi.Values{StartTime: counted, Counts: [4][3]int64{{1, 4, 2}, {1, 0, 0}, {2, 0, 0}, {0, 0, 0}}, Duration: 600, DurationOutcome: kpi.RolledBack, HasDuration: true,
 		Interval: 86400, HasInterval: true, LeadTime: 4800, HasLeadTime: true, ChangeFailureRatio: 0.3, HasChangeFailureRatio: true,
 		RecoveryTime: 720, HasRecoveryTime: true, DetectionTime: 180, HasDetectionTime: true}
-	m.Append(Service{Key: key, Phase: deployevent.PhaseDuring, Snapshot: unhealthySnapshot(), KPI: values, HasKPI: true}, ts)
+	snap := unhealthySnapshot()
+	snap.Health.Impact = []health.Relation{{Peer: health.Key{Service: "frontend", Environment: "production"}, DeploymentID: "deploy-123",
+		Evidence: health.Evidence{Indicator: "error_ratio", Value: 0.061, Baseline: 0.004, Score: 0.9, Judged: true}}}
+	m.Append(Service{Key: key, Phase: deployevent.PhaseDuring, Snapshot: snap, KPI: values, HasKPI: true,
+		Edges: []*health.Snapshot{edgeSnapshot()}}, ts)
 	actual := m.Emit()
 	path := filepath.Join("testdata", "metrics_expected.yaml")
 	if *update {

@@ -46,7 +46,7 @@ type Config struct {
 	// SpanKinds are the kinds of spans that count as requests.
 	SpanKinds []ptrace.SpanKind
 	// Weights are the dimensions' weights, indexed like indicators.Dimensions.
-	Weights [6]float64
+	Weights [indicators.NumDimensions]float64
 	// Enter is the number of consecutive evaluations a worse verdict needs to
 	// be taken; Leave the number a better verdict needs.
 	Enter, Leave int
@@ -71,6 +71,16 @@ type Config struct {
 	// MaxKeys bounds the keys judged; IdleTTL forgets keys without data.
 	MaxKeys int
 	IdleTTL time.Duration
+	// Edges makes an engine of edges: its keys have a Dependency, its
+	// requests are the calls of SpanKinds (client, producer), and it judges
+	// no log records.
+	Edges bool
+	// MaxDependencies bounds the edges judged per calling service (in an
+	// engine of edges; 0: only MaxKeys bounds them).
+	MaxDependencies int
+	// Relations, in an engine of services, gives the edges each service's
+	// judgement reads (nil: none).
+	Relations Relations
 	// MaxStreams bounds the cumulative metric streams remembered (all keys);
 	// StreamTTL forgets streams without a point.
 	MaxStreams int
@@ -98,6 +108,8 @@ const (
 	DefaultMaxStreams     = 100_000
 	DefaultStreamTTL      = 15 * time.Minute
 	DefaultCloseDelay     = 5 * time.Second
+	// DefaultMaxDependencies bounds the dependencies judged per service.
+	DefaultMaxDependencies = 32
 )
 
 // DefaultWeights returns the dimensions' default weights, by dimension; a
@@ -110,6 +122,10 @@ func DefaultWeights() map[indicators.Dimension]float64 {
 		indicators.DimensionSaturation: 0.1,
 		indicators.DimensionBusiness:   0.05,
 		indicators.DimensionLogs:       0.05,
+		// Calls to dependencies and, while deploying, callers' calls: as
+		// heavy as throughput plus saturation, so that strong evidence on
+		// one edge alone makes a verdict.
+		indicators.DimensionDependencies: 0.25,
 	}
 }
 

@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/collector/pdata/ptrace"
+
 	"github.com/deploylens/deploylens/internal/detector"
 	"github.com/deploylens/deploylens/internal/stats"
 	"github.com/deploylens/deploylens/processor/deploymentprocessor/internal/indicators"
@@ -41,12 +43,16 @@ type spec struct {
 	tolerance float64
 }
 
-func buildSpecs(defs []indicators.Definition) []spec {
+// buildSpecs lists the indicators judged: the built-in ones, then defs. An
+// engine of edges judges calls: no log records.
+func buildSpecs(defs []indicators.Definition, edges bool) []spec {
 	specs := []spec{
 		{name: indicators.RequestRate, kind: kindRequestRate, dim: indicators.DimensionThroughput, dir: detector.LowerIsWorse, weight: 1, custom: -1, tolerance: tolRate},
 		{name: indicators.ErrorRatio, kind: kindErrorRatio, dim: indicators.DimensionErrors, dir: detector.HigherIsWorse, weight: 1, custom: -1, tolerance: tolRatioRelative},
 		{name: indicators.LatencyP95, kind: kindLatency, dim: indicators.DimensionLatency, dir: detector.HigherIsWorse, weight: 1, custom: -1, tolerance: tolLatencyRelative},
-		{name: indicators.LogErrorRate, kind: kindLogErrorRate, dim: indicators.DimensionLogs, dir: detector.HigherIsWorse, weight: 1, custom: -1, tolerance: tolEventRate},
+	}
+	if !edges {
+		specs = append(specs, spec{name: indicators.LogErrorRate, kind: kindLogErrorRate, dim: indicators.DimensionLogs, dir: detector.HigherIsWorse, weight: 1, custom: -1, tolerance: tolEventRate})
 	}
 	for i, d := range defs {
 		sp := spec{name: d.Name, dim: d.Dimension, dir: d.Direction, weight: d.Weight, custom: i}
@@ -70,20 +76,25 @@ type Engine struct {
 	cfg       Config
 	extractor *indicators.Extractor
 	specs     []spec
-	weights   []float64 // per spec
-	status    StatusFunc
-	limit     *indicators.StreamLimit
-	now       func() time.Time
+	// weights are the specs' weights within their dimensions, then those of
+	// the family's two relation evidences (see relations).
+	weights []float64
+	status  StatusFunc
+	limit   *indicators.StreamLimit
+	now     func() time.Time
 
 	tick, steady, grace, window int64
 
 	mu   sync.RWMutex
 	keys map[Key]*Series
+	// edges indexes the keys of an engine of edges by caller and callee.
+	edges edgeIndex
 
-	refused     atomic.Uint64
-	evicted     atomic.Uint64
-	evaluations atomic.Uint64
-	generation  atomic.Uint64
+	refused       atomic.Uint64
+	refusedFanOut atomic.Uint64
+	evicted       atomic.Uint64
+	evaluations   atomic.Uint64
+	generation    atomic.Uint64
 
 	bins sync.Pool // *[]stats.Bin scratch for distributions
 }
@@ -102,7 +113,7 @@ func New(cfg Config, status StatusFunc) (*Engine, error) {
 	e := &Engine{
 		cfg:       cfg,
 		extractor: indicators.NewExtractor(cfg.SpanKinds, cfg.Indicators, cfg.IntervalActive),
-		specs:     buildSpecs(cfg.Indicators),
+		specs:     buildSpecs(cfg.Indicators, cfg.Edges),
 		status:    status,
 		limit:     indicators.NewStreamLimit(cfg.MaxStreams),
 		now:       cfg.Now,
@@ -118,9 +129,13 @@ func New(cfg Config, status StatusFunc) (*Engine, error) {
 	for _, sp := range e.specs {
 		e.weights = append(e.weights, sp.weight)
 	}
+	e.weights = append(e.weights, 1, 1) // a service's dependencies, its callers
 	e.bins.New = func() any { b := make([]stats.Bin, 0, 512); return &b }
 	return e, nil
 }
+
+// Counts tells whether spans of kind k are the engine's requests.
+func (e *Engine) Counts(k ptrace.SpanKind) bool { return e.extractor.Counts(k) }
 
 // Config returns the engine's settings.
 func (e *Engine) Config() Config { return e.cfg }
@@ -177,10 +192,31 @@ func (e *Engine) Series(key Key) *Series {
 		e.refused.Add(1)
 		return nil
 	}
-	key = Key{Namespace: strings.Clone(key.Namespace), Service: strings.Clone(key.Service), Environment: strings.Clone(key.Environment)}
+	if key.Dependency != "" && e.cfg.MaxDependencies > 0 && e.edges.fanOut(key.Caller()) >= e.cfg.MaxDependencies {
+		e.refusedFanOut.Add(1)
+		return nil
+	}
+	key = Key{Namespace: strings.Clone(key.Namespace), Service: strings.Clone(key.Service),
+		Environment: strings.Clone(key.Environment), Dependency: strings.Clone(key.Dependency)}
 	s = e.newSeries(key)
-	e.keys[key] = s
+	e.insert(key, s)
 	return s
+}
+
+// insert adds a series; the engine's lock must be held.
+func (e *Engine) insert(key Key, s *Series) {
+	e.keys[key] = s
+	if key.Dependency != "" {
+		e.edges.add(key, s)
+	}
+}
+
+// delete drops a series; the engine's lock must be held.
+func (e *Engine) delete(key Key) {
+	delete(e.keys, key)
+	if key.Dependency != "" {
+		e.edges.remove(key)
+	}
 }
 
 // Snapshot returns the last snapshot of key, nil before its first evaluation.
@@ -240,7 +276,7 @@ func (e *Engine) Sweep(now time.Time) {
 	e.mu.Lock()
 	for _, s := range gone {
 		if e.keys[s.key] == s {
-			delete(e.keys, s.key)
+			e.delete(s.key)
 			e.evicted.Add(1)
 		}
 		s.mu.Lock()
@@ -274,7 +310,7 @@ func (e *Engine) Forget(key Key) bool {
 		e.mu.Unlock()
 		return false
 	}
-	delete(e.keys, key)
+	e.delete(key)
 	e.evicted.Add(1)
 	e.mu.Unlock()
 	s.mu.Lock()

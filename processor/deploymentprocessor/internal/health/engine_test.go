@@ -390,7 +390,7 @@ func TestConfigValidate(t *testing.T) {
 		{func(c *Config) { c.Alpha = 1 }, "alpha must be in (0, 1)"},
 		{func(c *Config) { c.CompareWindow = time.Second }, "compare_window must be at least interval_active"},
 		{func(c *Config) { c.HealthyAbove, c.UnhealthyBelow = 30, 60 }, "thresholds must satisfy"},
-		{func(c *Config) { c.Weights = [6]float64{} }, "at least one dimension needs a positive weight"},
+		{func(c *Config) { c.Weights = [indicators.NumDimensions]float64{} }, "at least one dimension needs a positive weight"},
 	} {
 		c := DefaultConfig()
 		tt.edit(&c)

@@ -90,6 +90,8 @@ func (s *Series) evaluate(st Status, end int64) {
 		combine(&keyEv[i], &key)
 		s.inds[i].judged, s.inds[i].harmful = false, false
 	}
+	rel := s.relations(st, end)
+	keyEv = rel.apply(keyEv, st.Phase)
 
 	snap := &Snapshot{
 		Key:          s.key,
@@ -97,9 +99,11 @@ func (s *Series) evaluate(st Status, end int64) {
 		EvaluatedAt:  e.now().UTC(),
 		Phase:        st.Phase,
 		DeploymentID: st.DeploymentID,
+		Subject:      st.Subject,
 		Frozen:       s.frozen,
 		Health:       s.decide(keyEv, &s.keyVerdict, st.Phase),
 	}
+	snap.Health.Impact, snap.Health.ExplainedBy = rel.impact, rel.explained
 	if w.cohorts {
 		snap.Cohorts = []CohortHealth{
 			{Cohort: deployevent.CohortBaseline, Health: s.decide(baselineEv, &s.cohortVerdict[0], st.Phase)},
@@ -239,6 +243,9 @@ func (s *Series) decide(ev []Evidence, h *Hysteresis, phase deployevent.Phase) H
 		out.CandidateScore = score
 	}
 	for d, dim := range indicators.Dimensions {
+		if dim == indicators.DimensionDependencies && e.cfg.Relations == nil {
+			continue // judges no edges
+		}
 		if e.cfg.Weights[d] > 0 {
 			out.Dimensions = append(out.Dimensions, DimensionScore{Dimension: dim, Score: 100 * (1 - anomaly[d]), Judged: judged[d]})
 		}

@@ -19,7 +19,9 @@ import (
 // stateMagic starts a saved state; stateVersion is bumped when the layout changes.
 const (
 	stateMagic   = "DLHS"
-	stateVersion = 1
+	stateVersion = 2
+	// stateVersion1 saved no key's Dependency (engines of services only).
+	stateVersion1 = 1
 )
 
 var errState = errors.New("health: invalid saved state")
@@ -62,6 +64,7 @@ func (s *Series) marshal(w *writer) {
 	w.str(s.key.Namespace)
 	w.str(s.key.Service)
 	w.str(s.key.Environment)
+	w.str(s.key.Dependency)
 	w.i64(s.lastSeen)
 	w.bool(s.frozen)
 	w.str(s.judged)
@@ -122,8 +125,12 @@ func (m *sums) marshal(w *writer) {
 // to learn. Keys over MaxKeys are dropped. On error nothing changes.
 func (e *Engine) RestoreState(data []byte, now time.Time) (int, error) {
 	r := &reader{buf: data}
-	if string(r.take(len(stateMagic))) != stateMagic || r.byte() != stateVersion {
-		return 0, fmt.Errorf("%w: not a health state of version %d", errState, stateVersion)
+	if string(r.take(len(stateMagic))) != stateMagic {
+		return 0, fmt.Errorf("%w: not a health state", errState)
+	}
+	version := r.byte()
+	if version != stateVersion && version != stateVersion1 {
+		return 0, fmt.Errorf("%w: not a health state of version %d or %d", errState, stateVersion1, stateVersion)
 	}
 	r.i64() // saved at
 	specNames := make([]string, r.count())
@@ -156,11 +163,11 @@ func (e *Engine) RestoreState(data []byte, now time.Time) (int, error) {
 	n := r.count()
 	keys := make(map[Key]*Series, min(n, e.cfg.MaxKeys))
 	for range n {
-		s, err := e.unmarshalSeries(r, specAt, customAt)
+		s, err := e.unmarshalSeries(r, version, specAt, customAt)
 		if err != nil {
 			return 0, err
 		}
-		if len(keys) < e.cfg.MaxKeys && s.key.Service != "" {
+		if len(keys) < e.cfg.MaxKeys && s.key.Service != "" && (s.key.Dependency != "") == e.cfg.Edges {
 			keys[s.key] = s
 		}
 	}
@@ -176,15 +183,22 @@ func (e *Engine) RestoreState(data []byte, now time.Time) (int, error) {
 			s.streams.Release()
 		}
 	}
-	e.keys = keys
+	e.keys = map[Key]*Series{}
+	e.edges = edgeIndex{}
+	for k, s := range keys {
+		e.insert(k, s)
+	}
 	e.mu.Unlock()
 	e.generation.Add(1)
 	_ = now
 	return len(keys), nil
 }
 
-func (e *Engine) unmarshalSeries(r *reader, specAt, customAt []int) (*Series, error) {
+func (e *Engine) unmarshalSeries(r *reader, version byte, specAt, customAt []int) (*Series, error) {
 	key := Key{Namespace: r.str(), Service: r.str(), Environment: r.str()}
+	if version >= stateVersion {
+		key.Dependency = r.str()
+	}
 	s := e.newSeries(key)
 	s.lastSeen = r.i64()
 	s.frozen = r.bool()

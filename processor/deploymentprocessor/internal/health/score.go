@@ -8,6 +8,7 @@ import (
 	"sort"
 
 	"github.com/deploylens/deploylens/internal/deployevent"
+	"github.com/deploylens/deploylens/processor/deploymentprocessor/internal/indicators"
 )
 
 // DecadesPastAlpha is how many decades of p-value past Alpha take an indicator's
@@ -37,8 +38,8 @@ func AnomalyScore(p, alpha float64) float64 {
 // dimension's anomaly is the largest of its judged indicators' scores, each
 // scaled by its weight relative to the dimension's heaviest. judged tells
 // which dimensions had a judged indicator.
-func DimensionScores(ev []Evidence, weights []float64) (anomaly [6]float64, judged [6]bool) {
-	var heaviest [6]float64
+func DimensionScores(ev []Evidence, weights []float64) (anomaly [indicators.NumDimensions]float64, judged [indicators.NumDimensions]bool) {
+	var heaviest [indicators.NumDimensions]float64
 	for i := range ev {
 		d := ev[i].Dimension.Index()
 		if d >= 0 && ev[i].Judged {
@@ -63,7 +64,7 @@ func DimensionScores(ev []Evidence, weights []float64) (anomaly [6]float64, judg
 // Alpha) to take the score as low, so a light dimension alarms on strong
 // evidence only, and anomalies in several dimensions compound. ok is false
 // when no dimension was judged.
-func HealthScore(anomaly [6]float64, judged [6]bool, weights [6]float64) (score float64, ok bool) {
+func HealthScore(anomaly [indicators.NumDimensions]float64, judged [indicators.NumDimensions]bool, weights [indicators.NumDimensions]float64) (score float64, ok bool) {
 	maxWeight := 0.0
 	for d, w := range weights {
 		if judged[d] {

@@ -35,15 +35,15 @@ func TestAnomalyScore(t *testing.T) {
 func TestHealthScore(t *testing.T) {
 	weights := DefaultConfig().Weights
 	const errors, latency, saturation, logs = 0, 1, 3, 5
-	judgedAll := [6]bool{true, true, true, true, true, true}
+	judgedAll := [indicators.NumDimensions]bool{true, true, true, true, true, true}
 	for _, tt := range []struct {
 		name    string
 		anomaly map[int]float64
-		judged  [6]bool
+		judged  [indicators.NumDimensions]bool
 		want    float64
 		ok      bool
 	}{
-		{name: "nothing judged", judged: [6]bool{}, ok: false},
+		{name: "nothing judged", judged: [indicators.NumDimensions]bool{}, ok: false},
 		{name: "all normal", judged: judgedAll, want: 100, ok: true},
 		{name: "errors half anomalous: the heaviest dimension counts as it is", anomaly: map[int]float64{errors: 0.5}, judged: judgedAll, want: 50, ok: true},
 		{name: "saturation half anomalous: a light dimension weighs less",
@@ -53,10 +53,10 @@ func TestHealthScore(t *testing.T) {
 		{name: "anomalies compound", anomaly: map[int]float64{errors: 0.5, latency: 0.5}, judged: judgedAll,
 			want: 100 * 0.5 * math.Pow(0.5, math.Sqrt(0.3/0.35)), ok: true},
 		{name: "weights are relative to the heaviest judged dimension",
-			anomaly: map[int]float64{saturation: 0.5}, judged: [6]bool{saturation: true}, want: 50, ok: true},
+			anomaly: map[int]float64{saturation: 0.5}, judged: [indicators.NumDimensions]bool{saturation: true}, want: 50, ok: true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			var anomaly [6]float64
+			var anomaly [indicators.NumDimensions]float64
 			for d, a := range tt.anomaly {
 				anomaly[d] = a
 			}

@@ -116,6 +116,13 @@ func (s *Series) AddSpans(src *indicators.Source, scopes ptrace.ScopeSpansSlice)
 	s.engine.extractor.AddSpans(s.window, src, scopes, s)
 }
 
+// AddSpan counts one span whatever its kind (an edge's call); the series
+// must be locked.
+func (s *Series) AddSpan(src *indicators.Source, span ptrace.Span) {
+	s.seen(src.Now)
+	s.engine.extractor.AddSpan(s.window, src, span, s)
+}
+
 // AddMetrics counts a resource's metrics; the series must be locked.
 func (s *Series) AddMetrics(src *indicators.Source, scopes pmetric.ScopeMetricsSlice) {
 	s.seen(src.Now)
@@ -157,6 +164,9 @@ func (s *Series) CloseInterval(w *indicators.Window) {
 	e := s.engine
 	s.opened = max(s.opened, s.lastSeen)
 	st := e.status(s.key)
+	if st.Subject.Service == "" {
+		st.Subject = s.key
+	}
 	active := st.Phase == deployevent.PhaseDuring || st.Phase == deployevent.PhasePost
 	s.transition(st, active)
 

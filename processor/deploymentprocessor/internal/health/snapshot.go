@@ -11,11 +11,26 @@ import (
 	"github.com/deploylens/deploylens/processor/deploymentprocessor/internal/indicators"
 )
 
-// Key identifies a judged service, as the tracker does.
+// Key identifies a judged service, as the tracker does; with a Dependency,
+// the calls of that service to its dependency (an edge of the service graph).
 type Key struct {
 	Namespace   string
 	Service     string
 	Environment string
+	// Dependency names what Service calls (deployment.dependency.name);
+	// empty for the service itself.
+	Dependency string
+}
+
+// Caller is the service of an edge (the key itself for a service).
+func (k Key) Caller() Key {
+	return Key{Namespace: k.Namespace, Service: k.Service, Environment: k.Environment}
+}
+
+// Callee is the service an edge calls, as a service of the caller's
+// namespace and environment (it may be no tracked service: a database).
+func (k Key) Callee() Key {
+	return Key{Namespace: k.Namespace, Service: k.Dependency, Environment: k.Environment}
 }
 
 // Status is what the deployment tracker says of a key, at the processor's clock.
@@ -27,6 +42,10 @@ type Status struct {
 	DeploymentID string
 	// Strategy is the deployment's strategy (canary, rolling, ...).
 	Strategy string
+	// Subject is the service whose deployment the phase is about: the key
+	// itself for a service; for an edge, its callee while the callee
+	// deploys (the edge is then its blast radius), else its caller.
+	Subject Key
 }
 
 // StatusFunc reports a key's deployment status. It is called with the key's
@@ -42,6 +61,9 @@ type Snapshot struct {
 	Time, EvaluatedAt time.Time
 	Phase             deployevent.Phase
 	DeploymentID      string
+	// Subject is the service whose deployment Phase and DeploymentID are
+	// about (Status.Subject).
+	Subject Key
 	// Frozen is set while the baselines are frozen for a deployment.
 	Frozen bool
 	// Health is the key's health: its detectors, the deployment's window
@@ -66,8 +88,31 @@ type Health struct {
 	Recommendation     deployevent.Recommendation
 	// Dimensions has one entry per dimension with a positive weight.
 	Dimensions []DimensionScore
-	// Indicators has one entry per indicator, built-in ones first.
+	// Indicators has one entry per indicator, built-in ones first; then, in
+	// a service's health, at most one entry for its calls to its
+	// dependencies and one for its callers' calls to it (Evidence.Relation).
 	Indicators []Evidence
+	// Impact lists the callers whose calls to the service regressed since
+	// its deployment began, strongest first: its blast radius, counted
+	// against its deployment.
+	Impact []Relation
+	// ExplainedBy lists the dependencies whose rollout explains the harm
+	// the service's calls to them show, strongest first. While the service
+	// deploys too, the harm of its own indicators of the same dimensions is
+	// not counted against its deployment (Evidence.ExplainedBy).
+	ExplainedBy []Relation
+}
+
+// Relation is the judgement of one edge in a service's health.
+type Relation struct {
+	// Peer is the other service: the caller in Impact, the dependency in
+	// ExplainedBy and in a dependency's evidence.
+	Peer Key
+	// DeploymentID is the deployment the edge is judged against (the
+	// callee's while it deploys).
+	DeploymentID string
+	// Evidence is the edge's strongest evidence.
+	Evidence Evidence
 }
 
 // CohortHealth is the health of one cohort.
@@ -108,7 +153,26 @@ type Evidence struct {
 	Score float64
 	// Judged is false when the indicator had too little data (inconclusive).
 	Judged bool
+	// Relation is empty for the service's own indicators; otherwise the
+	// evidence is an edge's (RelationDependency, RelationCaller) and Peer
+	// the service at its other end.
+	Relation RelationKind
+	Peer     Key
+	// ExplainedBy names the dependency whose rollout explains this
+	// indicator's harm: the service's deployment is not blamed for it.
+	ExplainedBy string
 }
+
+// RelationKind says which edge an evidence is about.
+type RelationKind string
+
+// The relations.
+const (
+	// RelationDependency: the service's calls to Peer.
+	RelationDependency RelationKind = "dependency"
+	// RelationCaller: Peer's calls to the service.
+	RelationCaller RelationKind = "caller"
+)
 
 // Comparison names what a test compared.
 type Comparison string

@@ -211,28 +211,38 @@ func (x *Extractor) AddSpans(w *Window, src *Source, scopes ptrace.ScopeSpansSli
 		spans := scopes.At(i).Spans()
 		for j := range spans.Len() {
 			span := spans.At(j)
-			if k := span.Kind(); int(k) < 0 || int(k) >= len(x.kinds) || !x.kinds[k] {
-				continue
+			if x.Counts(span.Kind()) {
+				x.AddSpan(w, src, span, c)
 			}
-			start, end := int64(span.StartTimestamp()), int64(span.EndTimestamp())
-			ts := src.clamp(end, x.tick)
-			w.Place(ts, c)
-			w.useSpans(ts)
-			acc := &w.Cur[src.Cohort]
-			acc.Requests++
-			if spanFailed(span) {
-				acc.Errors++
-			}
-			if end > start && start > 0 {
-				acc.latency().Add(float64(end-start) / 1e9)
-			}
-			if acc.Active == nil {
-				acc.Active = &ActiveTable{}
-			}
-			acc.Active.Add(src.Instance, ts)
-			w.HasData = true
 		}
 	}
+}
+
+// Counts tells whether spans of kind k count as requests.
+func (x *Extractor) Counts(k ptrace.SpanKind) bool {
+	return int(k) >= 0 && int(k) < len(x.kinds) && x.kinds[k]
+}
+
+// AddSpan counts one span, whatever its kind: a request, an error when it
+// failed, its duration as a latency.
+func (x *Extractor) AddSpan(w *Window, src *Source, span ptrace.Span, c Closer) {
+	start, end := int64(span.StartTimestamp()), int64(span.EndTimestamp())
+	ts := src.clamp(end, x.tick)
+	w.Place(ts, c)
+	w.useSpans(ts)
+	acc := &w.Cur[src.Cohort]
+	acc.Requests++
+	if spanFailed(span) {
+		acc.Errors++
+	}
+	if end > start && start > 0 {
+		acc.latency().Add(float64(end-start) / 1e9)
+	}
+	if acc.Active == nil {
+		acc.Active = &ActiveTable{}
+	}
+	acc.Active.Add(src.Instance, ts)
+	w.HasData = true
 }
 
 // spanFailed: status ERROR; else, with the status unset, an HTTP 5xx or a

@@ -49,10 +49,18 @@ const (
 	DimensionSaturation Dimension = "saturation"
 	DimensionBusiness   Dimension = "business"
 	DimensionLogs       Dimension = "logs"
+	// DimensionDependencies is the health of the calls between a service and
+	// its neighbours: its own calls to its dependencies (unless a
+	// dependency's rollout explains their harm) and, while it deploys, its
+	// callers' calls to it (its blast radius).
+	DimensionDependencies Dimension = "dependencies"
 )
 
+// NumDimensions sizes arrays indexed by a dimension's Index.
+const NumDimensions = 7
+
 // Dimensions lists every dimension in report order.
-var Dimensions = []Dimension{DimensionErrors, DimensionLatency, DimensionThroughput, DimensionSaturation, DimensionBusiness, DimensionLogs}
+var Dimensions = [NumDimensions]Dimension{DimensionErrors, DimensionLatency, DimensionThroughput, DimensionSaturation, DimensionBusiness, DimensionLogs, DimensionDependencies}
 
 // Index is the position of d in Dimensions, -1 if unknown.
 func (d Dimension) Index() int {
@@ -155,6 +163,8 @@ func (d *Definition) Validate() error {
 		return fmt.Errorf("metric: a %s needs a metric name", d.Kind)
 	case d.Dimension.Index() < 0:
 		return fmt.Errorf("dimension: unknown dimension %q", d.Dimension)
+	case d.Dimension == DimensionDependencies:
+		return errors.New("dimension: dependencies is judged from outgoing calls, not from a metric")
 	case !(d.Weight > 0):
 		return fmt.Errorf("weight: must be positive, got %v", d.Weight)
 	}

@@ -176,6 +176,250 @@ func (ms *DeploymentCountMetricConfig) Validate() error {
 	return nil
 }
 
+// DeploymentDependencyBaselineMetricAttributeKey specifies the key of an attribute for the deployment.dependency.baseline metric.
+type DeploymentDependencyBaselineMetricAttributeKey string
+
+const (
+	DeploymentDependencyBaselineMetricAttributeKeyDependencyName DeploymentDependencyBaselineMetricAttributeKey = "deployment.dependency.name"
+	DeploymentDependencyBaselineMetricAttributeKeyIndicatorName  DeploymentDependencyBaselineMetricAttributeKey = "indicator.name"
+)
+
+// DeploymentDependencyBaselineMetricConfig provides config for the deployment.dependency.baseline metric.
+type DeploymentDependencyBaselineMetricConfig struct {
+	Enabled          bool `mapstructure:"enabled"`
+	enabledSetByUser bool
+
+	AggregationStrategy string                                           `mapstructure:"aggregation_strategy"`
+	EnabledAttributes   []DeploymentDependencyBaselineMetricAttributeKey `mapstructure:"attributes"`
+}
+
+func (ms *DeploymentDependencyBaselineMetricConfig) Unmarshal(parser *confmap.Conf) error {
+	if parser == nil {
+		return nil
+	}
+
+	err := parser.Unmarshal(ms)
+	if err != nil {
+		return err
+	}
+
+	ms.enabledSetByUser = parser.IsSet("enabled")
+	return nil
+}
+
+func (ms *DeploymentDependencyBaselineMetricConfig) Validate() error {
+	for _, val := range ms.EnabledAttributes {
+		switch val {
+		case DeploymentDependencyBaselineMetricAttributeKeyDependencyName, DeploymentDependencyBaselineMetricAttributeKeyIndicatorName:
+		default:
+			return fmt.Errorf("metric deployment.dependency.baseline doesn't have an attribute %v, valid attributes: [deployment.dependency.name, indicator.name]", val)
+		}
+	}
+
+	switch ms.AggregationStrategy {
+	case AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax:
+	default:
+		return fmt.Errorf("invalid aggregation strategy %q, valid strategies: [%s, %s, %s, %s]", ms.AggregationStrategy, AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax)
+	}
+
+	return nil
+}
+
+// DeploymentDependencyHealthScoreMetricAttributeKey specifies the key of an attribute for the deployment.dependency.health.score metric.
+type DeploymentDependencyHealthScoreMetricAttributeKey string
+
+const (
+	DeploymentDependencyHealthScoreMetricAttributeKeyDependencyName DeploymentDependencyHealthScoreMetricAttributeKey = "deployment.dependency.name"
+)
+
+// DeploymentDependencyHealthScoreMetricConfig provides config for the deployment.dependency.health.score metric.
+type DeploymentDependencyHealthScoreMetricConfig struct {
+	Enabled          bool `mapstructure:"enabled"`
+	enabledSetByUser bool
+
+	AggregationStrategy string                                              `mapstructure:"aggregation_strategy"`
+	EnabledAttributes   []DeploymentDependencyHealthScoreMetricAttributeKey `mapstructure:"attributes"`
+}
+
+func (ms *DeploymentDependencyHealthScoreMetricConfig) Unmarshal(parser *confmap.Conf) error {
+	if parser == nil {
+		return nil
+	}
+
+	err := parser.Unmarshal(ms)
+	if err != nil {
+		return err
+	}
+
+	ms.enabledSetByUser = parser.IsSet("enabled")
+	return nil
+}
+
+func (ms *DeploymentDependencyHealthScoreMetricConfig) Validate() error {
+	for _, val := range ms.EnabledAttributes {
+		switch val {
+		case DeploymentDependencyHealthScoreMetricAttributeKeyDependencyName:
+		default:
+			return fmt.Errorf("metric deployment.dependency.health.score doesn't have an attribute %v, valid attributes: [deployment.dependency.name]", val)
+		}
+	}
+
+	switch ms.AggregationStrategy {
+	case AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax:
+	default:
+		return fmt.Errorf("invalid aggregation strategy %q, valid strategies: [%s, %s, %s, %s]", ms.AggregationStrategy, AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax)
+	}
+
+	return nil
+}
+
+// DeploymentDependencyLowerMetricAttributeKey specifies the key of an attribute for the deployment.dependency.lower metric.
+type DeploymentDependencyLowerMetricAttributeKey string
+
+const (
+	DeploymentDependencyLowerMetricAttributeKeyDependencyName DeploymentDependencyLowerMetricAttributeKey = "deployment.dependency.name"
+	DeploymentDependencyLowerMetricAttributeKeyIndicatorName  DeploymentDependencyLowerMetricAttributeKey = "indicator.name"
+)
+
+// DeploymentDependencyLowerMetricConfig provides config for the deployment.dependency.lower metric.
+type DeploymentDependencyLowerMetricConfig struct {
+	Enabled          bool `mapstructure:"enabled"`
+	enabledSetByUser bool
+
+	AggregationStrategy string                                        `mapstructure:"aggregation_strategy"`
+	EnabledAttributes   []DeploymentDependencyLowerMetricAttributeKey `mapstructure:"attributes"`
+}
+
+func (ms *DeploymentDependencyLowerMetricConfig) Unmarshal(parser *confmap.Conf) error {
+	if parser == nil {
+		return nil
+	}
+
+	err := parser.Unmarshal(ms)
+	if err != nil {
+		return err
+	}
+
+	ms.enabledSetByUser = parser.IsSet("enabled")
+	return nil
+}
+
+func (ms *DeploymentDependencyLowerMetricConfig) Validate() error {
+	for _, val := range ms.EnabledAttributes {
+		switch val {
+		case DeploymentDependencyLowerMetricAttributeKeyDependencyName, DeploymentDependencyLowerMetricAttributeKeyIndicatorName:
+		default:
+			return fmt.Errorf("metric deployment.dependency.lower doesn't have an attribute %v, valid attributes: [deployment.dependency.name, indicator.name]", val)
+		}
+	}
+
+	switch ms.AggregationStrategy {
+	case AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax:
+	default:
+		return fmt.Errorf("invalid aggregation strategy %q, valid strategies: [%s, %s, %s, %s]", ms.AggregationStrategy, AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax)
+	}
+
+	return nil
+}
+
+// DeploymentDependencyUpperMetricAttributeKey specifies the key of an attribute for the deployment.dependency.upper metric.
+type DeploymentDependencyUpperMetricAttributeKey string
+
+const (
+	DeploymentDependencyUpperMetricAttributeKeyDependencyName DeploymentDependencyUpperMetricAttributeKey = "deployment.dependency.name"
+	DeploymentDependencyUpperMetricAttributeKeyIndicatorName  DeploymentDependencyUpperMetricAttributeKey = "indicator.name"
+)
+
+// DeploymentDependencyUpperMetricConfig provides config for the deployment.dependency.upper metric.
+type DeploymentDependencyUpperMetricConfig struct {
+	Enabled          bool `mapstructure:"enabled"`
+	enabledSetByUser bool
+
+	AggregationStrategy string                                        `mapstructure:"aggregation_strategy"`
+	EnabledAttributes   []DeploymentDependencyUpperMetricAttributeKey `mapstructure:"attributes"`
+}
+
+func (ms *DeploymentDependencyUpperMetricConfig) Unmarshal(parser *confmap.Conf) error {
+	if parser == nil {
+		return nil
+	}
+
+	err := parser.Unmarshal(ms)
+	if err != nil {
+		return err
+	}
+
+	ms.enabledSetByUser = parser.IsSet("enabled")
+	return nil
+}
+
+func (ms *DeploymentDependencyUpperMetricConfig) Validate() error {
+	for _, val := range ms.EnabledAttributes {
+		switch val {
+		case DeploymentDependencyUpperMetricAttributeKeyDependencyName, DeploymentDependencyUpperMetricAttributeKeyIndicatorName:
+		default:
+			return fmt.Errorf("metric deployment.dependency.upper doesn't have an attribute %v, valid attributes: [deployment.dependency.name, indicator.name]", val)
+		}
+	}
+
+	switch ms.AggregationStrategy {
+	case AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax:
+	default:
+		return fmt.Errorf("invalid aggregation strategy %q, valid strategies: [%s, %s, %s, %s]", ms.AggregationStrategy, AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax)
+	}
+
+	return nil
+}
+
+// DeploymentDependencyValueMetricAttributeKey specifies the key of an attribute for the deployment.dependency.value metric.
+type DeploymentDependencyValueMetricAttributeKey string
+
+const (
+	DeploymentDependencyValueMetricAttributeKeyDependencyName DeploymentDependencyValueMetricAttributeKey = "deployment.dependency.name"
+	DeploymentDependencyValueMetricAttributeKeyIndicatorName  DeploymentDependencyValueMetricAttributeKey = "indicator.name"
+)
+
+// DeploymentDependencyValueMetricConfig provides config for the deployment.dependency.value metric.
+type DeploymentDependencyValueMetricConfig struct {
+	Enabled          bool `mapstructure:"enabled"`
+	enabledSetByUser bool
+
+	AggregationStrategy string                                        `mapstructure:"aggregation_strategy"`
+	EnabledAttributes   []DeploymentDependencyValueMetricAttributeKey `mapstructure:"attributes"`
+}
+
+func (ms *DeploymentDependencyValueMetricConfig) Unmarshal(parser *confmap.Conf) error {
+	if parser == nil {
+		return nil
+	}
+
+	err := parser.Unmarshal(ms)
+	if err != nil {
+		return err
+	}
+
+	ms.enabledSetByUser = parser.IsSet("enabled")
+	return nil
+}
+
+func (ms *DeploymentDependencyValueMetricConfig) Validate() error {
+	for _, val := range ms.EnabledAttributes {
+		switch val {
+		case DeploymentDependencyValueMetricAttributeKeyDependencyName, DeploymentDependencyValueMetricAttributeKeyIndicatorName:
+		default:
+			return fmt.Errorf("metric deployment.dependency.value doesn't have an attribute %v, valid attributes: [deployment.dependency.name, indicator.name]", val)
+		}
+	}
+
+	switch ms.AggregationStrategy {
+	case AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax:
+	default:
+		return fmt.Errorf("invalid aggregation strategy %q, valid strategies: [%s, %s, %s, %s]", ms.AggregationStrategy, AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax)
+	}
+
+	return nil
+}
+
 // DeploymentDetectionTimeMetricConfig provides config for the deployment.detection.time metric.
 type DeploymentDetectionTimeMetricConfig struct {
 	Enabled          bool `mapstructure:"enabled"`
@@ -429,6 +673,54 @@ func (ms *DeploymentHealthVerdictMetricConfig) Validate() error {
 		case DeploymentHealthVerdictMetricAttributeKeyDeploymentCohort, DeploymentHealthVerdictMetricAttributeKeyHealthVerdict:
 		default:
 			return fmt.Errorf("metric deployment.health.verdict doesn't have an attribute %v, valid attributes: [deployment.cohort, deployment.health.verdict]", val)
+		}
+	}
+
+	switch ms.AggregationStrategy {
+	case AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax:
+	default:
+		return fmt.Errorf("invalid aggregation strategy %q, valid strategies: [%s, %s, %s, %s]", ms.AggregationStrategy, AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax)
+	}
+
+	return nil
+}
+
+// DeploymentImpactServicesMetricAttributeKey specifies the key of an attribute for the deployment.impact.services metric.
+type DeploymentImpactServicesMetricAttributeKey string
+
+const (
+	DeploymentImpactServicesMetricAttributeKeyDeploymentPhase DeploymentImpactServicesMetricAttributeKey = "deployment.phase"
+)
+
+// DeploymentImpactServicesMetricConfig provides config for the deployment.impact.services metric.
+type DeploymentImpactServicesMetricConfig struct {
+	Enabled          bool `mapstructure:"enabled"`
+	enabledSetByUser bool
+
+	AggregationStrategy string                                       `mapstructure:"aggregation_strategy"`
+	EnabledAttributes   []DeploymentImpactServicesMetricAttributeKey `mapstructure:"attributes"`
+}
+
+func (ms *DeploymentImpactServicesMetricConfig) Unmarshal(parser *confmap.Conf) error {
+	if parser == nil {
+		return nil
+	}
+
+	err := parser.Unmarshal(ms)
+	if err != nil {
+		return err
+	}
+
+	ms.enabledSetByUser = parser.IsSet("enabled")
+	return nil
+}
+
+func (ms *DeploymentImpactServicesMetricConfig) Validate() error {
+	for _, val := range ms.EnabledAttributes {
+		switch val {
+		case DeploymentImpactServicesMetricAttributeKeyDeploymentPhase:
+		default:
+			return fmt.Errorf("metric deployment.impact.services doesn't have an attribute %v, valid attributes: [deployment.phase]", val)
 		}
 	}
 
@@ -703,23 +995,29 @@ func (ms *DeploymentRecoveryTimeMetricConfig) Unmarshal(parser *confmap.Conf) er
 
 // MetricsConfig provides config for deployment metrics.
 type MetricsConfig struct {
-	DeploymentActive               DeploymentActiveMetricConfig               `mapstructure:"deployment.active"`
-	DeploymentAnomalyScore         DeploymentAnomalyScoreMetricConfig         `mapstructure:"deployment.anomaly.score"`
-	DeploymentChangeFailureRatio   DeploymentChangeFailureRatioMetricConfig   `mapstructure:"deployment.change_failure.ratio"`
-	DeploymentCount                DeploymentCountMetricConfig                `mapstructure:"deployment.count"`
-	DeploymentDetectionTime        DeploymentDetectionTimeMetricConfig        `mapstructure:"deployment.detection.time"`
-	DeploymentDuration             DeploymentDurationMetricConfig             `mapstructure:"deployment.duration"`
-	DeploymentHealthDimensionScore DeploymentHealthDimensionScoreMetricConfig `mapstructure:"deployment.health.dimension.score"`
-	DeploymentHealthRecommendation DeploymentHealthRecommendationMetricConfig `mapstructure:"deployment.health.recommendation"`
-	DeploymentHealthScore          DeploymentHealthScoreMetricConfig          `mapstructure:"deployment.health.score"`
-	DeploymentHealthVerdict        DeploymentHealthVerdictMetricConfig        `mapstructure:"deployment.health.verdict"`
-	DeploymentIndicatorBaseline    DeploymentIndicatorBaselineMetricConfig    `mapstructure:"deployment.indicator.baseline"`
-	DeploymentIndicatorLower       DeploymentIndicatorLowerMetricConfig       `mapstructure:"deployment.indicator.lower"`
-	DeploymentIndicatorUpper       DeploymentIndicatorUpperMetricConfig       `mapstructure:"deployment.indicator.upper"`
-	DeploymentIndicatorValue       DeploymentIndicatorValueMetricConfig       `mapstructure:"deployment.indicator.value"`
-	DeploymentInterval             DeploymentIntervalMetricConfig             `mapstructure:"deployment.interval"`
-	DeploymentLeadTime             DeploymentLeadTimeMetricConfig             `mapstructure:"deployment.lead_time"`
-	DeploymentRecoveryTime         DeploymentRecoveryTimeMetricConfig         `mapstructure:"deployment.recovery.time"`
+	DeploymentActive                DeploymentActiveMetricConfig                `mapstructure:"deployment.active"`
+	DeploymentAnomalyScore          DeploymentAnomalyScoreMetricConfig          `mapstructure:"deployment.anomaly.score"`
+	DeploymentChangeFailureRatio    DeploymentChangeFailureRatioMetricConfig    `mapstructure:"deployment.change_failure.ratio"`
+	DeploymentCount                 DeploymentCountMetricConfig                 `mapstructure:"deployment.count"`
+	DeploymentDependencyBaseline    DeploymentDependencyBaselineMetricConfig    `mapstructure:"deployment.dependency.baseline"`
+	DeploymentDependencyHealthScore DeploymentDependencyHealthScoreMetricConfig `mapstructure:"deployment.dependency.health.score"`
+	DeploymentDependencyLower       DeploymentDependencyLowerMetricConfig       `mapstructure:"deployment.dependency.lower"`
+	DeploymentDependencyUpper       DeploymentDependencyUpperMetricConfig       `mapstructure:"deployment.dependency.upper"`
+	DeploymentDependencyValue       DeploymentDependencyValueMetricConfig       `mapstructure:"deployment.dependency.value"`
+	DeploymentDetectionTime         DeploymentDetectionTimeMetricConfig         `mapstructure:"deployment.detection.time"`
+	DeploymentDuration              DeploymentDurationMetricConfig              `mapstructure:"deployment.duration"`
+	DeploymentHealthDimensionScore  DeploymentHealthDimensionScoreMetricConfig  `mapstructure:"deployment.health.dimension.score"`
+	DeploymentHealthRecommendation  DeploymentHealthRecommendationMetricConfig  `mapstructure:"deployment.health.recommendation"`
+	DeploymentHealthScore           DeploymentHealthScoreMetricConfig           `mapstructure:"deployment.health.score"`
+	DeploymentHealthVerdict         DeploymentHealthVerdictMetricConfig         `mapstructure:"deployment.health.verdict"`
+	DeploymentImpactServices        DeploymentImpactServicesMetricConfig        `mapstructure:"deployment.impact.services"`
+	DeploymentIndicatorBaseline     DeploymentIndicatorBaselineMetricConfig     `mapstructure:"deployment.indicator.baseline"`
+	DeploymentIndicatorLower        DeploymentIndicatorLowerMetricConfig        `mapstructure:"deployment.indicator.lower"`
+	DeploymentIndicatorUpper        DeploymentIndicatorUpperMetricConfig        `mapstructure:"deployment.indicator.upper"`
+	DeploymentIndicatorValue        DeploymentIndicatorValueMetricConfig        `mapstructure:"deployment.indicator.value"`
+	DeploymentInterval              DeploymentIntervalMetricConfig              `mapstructure:"deployment.interval"`
+	DeploymentLeadTime              DeploymentLeadTimeMetricConfig              `mapstructure:"deployment.lead_time"`
+	DeploymentRecoveryTime          DeploymentRecoveryTimeMetricConfig          `mapstructure:"deployment.recovery.time"`
 }
 
 func DefaultMetricsConfig() MetricsConfig {
@@ -741,6 +1039,31 @@ func DefaultMetricsConfig() MetricsConfig {
 			Enabled:             true,
 			AggregationStrategy: AggregationStrategySum,
 			EnabledAttributes:   []DeploymentCountMetricAttributeKey{DeploymentCountMetricAttributeKeyDeploymentStatus, DeploymentCountMetricAttributeKeyDeploymentJudgement},
+		},
+		DeploymentDependencyBaseline: DeploymentDependencyBaselineMetricConfig{
+			Enabled:             true,
+			AggregationStrategy: AggregationStrategyAvg,
+			EnabledAttributes:   []DeploymentDependencyBaselineMetricAttributeKey{DeploymentDependencyBaselineMetricAttributeKeyDependencyName, DeploymentDependencyBaselineMetricAttributeKeyIndicatorName},
+		},
+		DeploymentDependencyHealthScore: DeploymentDependencyHealthScoreMetricConfig{
+			Enabled:             true,
+			AggregationStrategy: AggregationStrategyAvg,
+			EnabledAttributes:   []DeploymentDependencyHealthScoreMetricAttributeKey{DeploymentDependencyHealthScoreMetricAttributeKeyDependencyName},
+		},
+		DeploymentDependencyLower: DeploymentDependencyLowerMetricConfig{
+			Enabled:             true,
+			AggregationStrategy: AggregationStrategyAvg,
+			EnabledAttributes:   []DeploymentDependencyLowerMetricAttributeKey{DeploymentDependencyLowerMetricAttributeKeyDependencyName, DeploymentDependencyLowerMetricAttributeKeyIndicatorName},
+		},
+		DeploymentDependencyUpper: DeploymentDependencyUpperMetricConfig{
+			Enabled:             true,
+			AggregationStrategy: AggregationStrategyAvg,
+			EnabledAttributes:   []DeploymentDependencyUpperMetricAttributeKey{DeploymentDependencyUpperMetricAttributeKeyDependencyName, DeploymentDependencyUpperMetricAttributeKeyIndicatorName},
+		},
+		DeploymentDependencyValue: DeploymentDependencyValueMetricConfig{
+			Enabled:             true,
+			AggregationStrategy: AggregationStrategyAvg,
+			EnabledAttributes:   []DeploymentDependencyValueMetricAttributeKey{DeploymentDependencyValueMetricAttributeKeyDependencyName, DeploymentDependencyValueMetricAttributeKeyIndicatorName},
 		},
 		DeploymentDetectionTime: DeploymentDetectionTimeMetricConfig{
 			Enabled: true,
@@ -769,6 +1092,11 @@ func DefaultMetricsConfig() MetricsConfig {
 			Enabled:             true,
 			AggregationStrategy: AggregationStrategyAvg,
 			EnabledAttributes:   []DeploymentHealthVerdictMetricAttributeKey{DeploymentHealthVerdictMetricAttributeKeyDeploymentCohort, DeploymentHealthVerdictMetricAttributeKeyHealthVerdict},
+		},
+		DeploymentImpactServices: DeploymentImpactServicesMetricConfig{
+			Enabled:             true,
+			AggregationStrategy: AggregationStrategyAvg,
+			EnabledAttributes:   []DeploymentImpactServicesMetricAttributeKey{DeploymentImpactServicesMetricAttributeKeyDeploymentPhase},
 		},
 		DeploymentIndicatorBaseline: DeploymentIndicatorBaselineMetricConfig{
 			Enabled:             true,

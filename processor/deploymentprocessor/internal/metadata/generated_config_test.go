@@ -44,6 +44,31 @@ func TestMetricsBuilderConfig(t *testing.T) {
 						AggregationStrategy: AggregationStrategySum,
 						EnabledAttributes:   []DeploymentCountMetricAttributeKey{DeploymentCountMetricAttributeKeyDeploymentStatus, DeploymentCountMetricAttributeKeyDeploymentJudgement},
 					},
+					DeploymentDependencyBaseline: DeploymentDependencyBaselineMetricConfig{
+						Enabled:             true,
+						AggregationStrategy: AggregationStrategyAvg,
+						EnabledAttributes:   []DeploymentDependencyBaselineMetricAttributeKey{DeploymentDependencyBaselineMetricAttributeKeyDependencyName, DeploymentDependencyBaselineMetricAttributeKeyIndicatorName},
+					},
+					DeploymentDependencyHealthScore: DeploymentDependencyHealthScoreMetricConfig{
+						Enabled:             true,
+						AggregationStrategy: AggregationStrategyAvg,
+						EnabledAttributes:   []DeploymentDependencyHealthScoreMetricAttributeKey{DeploymentDependencyHealthScoreMetricAttributeKeyDependencyName},
+					},
+					DeploymentDependencyLower: DeploymentDependencyLowerMetricConfig{
+						Enabled:             true,
+						AggregationStrategy: AggregationStrategyAvg,
+						EnabledAttributes:   []DeploymentDependencyLowerMetricAttributeKey{DeploymentDependencyLowerMetricAttributeKeyDependencyName, DeploymentDependencyLowerMetricAttributeKeyIndicatorName},
+					},
+					DeploymentDependencyUpper: DeploymentDependencyUpperMetricConfig{
+						Enabled:             true,
+						AggregationStrategy: AggregationStrategyAvg,
+						EnabledAttributes:   []DeploymentDependencyUpperMetricAttributeKey{DeploymentDependencyUpperMetricAttributeKeyDependencyName, DeploymentDependencyUpperMetricAttributeKeyIndicatorName},
+					},
+					DeploymentDependencyValue: DeploymentDependencyValueMetricConfig{
+						Enabled:             true,
+						AggregationStrategy: AggregationStrategyAvg,
+						EnabledAttributes:   []DeploymentDependencyValueMetricAttributeKey{DeploymentDependencyValueMetricAttributeKeyDependencyName, DeploymentDependencyValueMetricAttributeKeyIndicatorName},
+					},
 					DeploymentDetectionTime: DeploymentDetectionTimeMetricConfig{
 						Enabled: true,
 					},
@@ -71,6 +96,11 @@ func TestMetricsBuilderConfig(t *testing.T) {
 						Enabled:             true,
 						AggregationStrategy: AggregationStrategyAvg,
 						EnabledAttributes:   []DeploymentHealthVerdictMetricAttributeKey{DeploymentHealthVerdictMetricAttributeKeyDeploymentCohort, DeploymentHealthVerdictMetricAttributeKeyHealthVerdict},
+					},
+					DeploymentImpactServices: DeploymentImpactServicesMetricConfig{
+						Enabled:             true,
+						AggregationStrategy: AggregationStrategyAvg,
+						EnabledAttributes:   []DeploymentImpactServicesMetricAttributeKey{DeploymentImpactServicesMetricAttributeKeyDeploymentPhase},
 					},
 					DeploymentIndicatorBaseline: DeploymentIndicatorBaselineMetricConfig{
 						Enabled:             true,
@@ -131,6 +161,31 @@ func TestMetricsBuilderConfig(t *testing.T) {
 						AggregationStrategy: AggregationStrategySum,
 						EnabledAttributes:   []DeploymentCountMetricAttributeKey{DeploymentCountMetricAttributeKeyDeploymentStatus, DeploymentCountMetricAttributeKeyDeploymentJudgement},
 					},
+					DeploymentDependencyBaseline: DeploymentDependencyBaselineMetricConfig{
+						Enabled:             false,
+						AggregationStrategy: AggregationStrategyAvg,
+						EnabledAttributes:   []DeploymentDependencyBaselineMetricAttributeKey{DeploymentDependencyBaselineMetricAttributeKeyDependencyName, DeploymentDependencyBaselineMetricAttributeKeyIndicatorName},
+					},
+					DeploymentDependencyHealthScore: DeploymentDependencyHealthScoreMetricConfig{
+						Enabled:             false,
+						AggregationStrategy: AggregationStrategyAvg,
+						EnabledAttributes:   []DeploymentDependencyHealthScoreMetricAttributeKey{DeploymentDependencyHealthScoreMetricAttributeKeyDependencyName},
+					},
+					DeploymentDependencyLower: DeploymentDependencyLowerMetricConfig{
+						Enabled:             false,
+						AggregationStrategy: AggregationStrategyAvg,
+						EnabledAttributes:   []DeploymentDependencyLowerMetricAttributeKey{DeploymentDependencyLowerMetricAttributeKeyDependencyName, DeploymentDependencyLowerMetricAttributeKeyIndicatorName},
+					},
+					DeploymentDependencyUpper: DeploymentDependencyUpperMetricConfig{
+						Enabled:             false,
+						AggregationStrategy: AggregationStrategyAvg,
+						EnabledAttributes:   []DeploymentDependencyUpperMetricAttributeKey{DeploymentDependencyUpperMetricAttributeKeyDependencyName, DeploymentDependencyUpperMetricAttributeKeyIndicatorName},
+					},
+					DeploymentDependencyValue: DeploymentDependencyValueMetricConfig{
+						Enabled:             false,
+						AggregationStrategy: AggregationStrategyAvg,
+						EnabledAttributes:   []DeploymentDependencyValueMetricAttributeKey{DeploymentDependencyValueMetricAttributeKeyDependencyName, DeploymentDependencyValueMetricAttributeKeyIndicatorName},
+					},
 					DeploymentDetectionTime: DeploymentDetectionTimeMetricConfig{
 						Enabled: false,
 					},
@@ -158,6 +213,11 @@ func TestMetricsBuilderConfig(t *testing.T) {
 						Enabled:             false,
 						AggregationStrategy: AggregationStrategyAvg,
 						EnabledAttributes:   []DeploymentHealthVerdictMetricAttributeKey{DeploymentHealthVerdictMetricAttributeKeyDeploymentCohort, DeploymentHealthVerdictMetricAttributeKeyHealthVerdict},
+					},
+					DeploymentImpactServices: DeploymentImpactServicesMetricConfig{
+						Enabled:             false,
+						AggregationStrategy: AggregationStrategyAvg,
+						EnabledAttributes:   []DeploymentImpactServicesMetricAttributeKey{DeploymentImpactServicesMetricAttributeKeyDeploymentPhase},
 					},
 					DeploymentIndicatorBaseline: DeploymentIndicatorBaselineMetricConfig{
 						Enabled:             false,
@@ -200,7 +260,7 @@ func TestMetricsBuilderConfig(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := loadMetricsBuilderConfig(t, tt.name)
-			diff := cmp.Diff(tt.want, cfg, cmpopts.IgnoreUnexported(DeploymentActiveMetricConfig{}, DeploymentAnomalyScoreMetricConfig{}, DeploymentChangeFailureRatioMetricConfig{}, DeploymentCountMetricConfig{}, DeploymentDetectionTimeMetricConfig{}, DeploymentDurationMetricConfig{}, DeploymentHealthDimensionScoreMetricConfig{}, DeploymentHealthRecommendationMetricConfig{}, DeploymentHealthScoreMetricConfig{}, DeploymentHealthVerdictMetricConfig{}, DeploymentIndicatorBaselineMetricConfig{}, DeploymentIndicatorLowerMetricConfig{}, DeploymentIndicatorUpperMetricConfig{}, DeploymentIndicatorValueMetricConfig{}, DeploymentIntervalMetricConfig{}, DeploymentLeadTimeMetricConfig{}, DeploymentRecoveryTimeMetricConfig{}, ResourceAttributeConfig{}))
+			diff := cmp.Diff(tt.want, cfg, cmpopts.IgnoreUnexported(DeploymentActiveMetricConfig{}, DeploymentAnomalyScoreMetricConfig{}, DeploymentChangeFailureRatioMetricConfig{}, DeploymentCountMetricConfig{}, DeploymentDependencyBaselineMetricConfig{}, DeploymentDependencyHealthScoreMetricConfig{}, DeploymentDependencyLowerMetricConfig{}, DeploymentDependencyUpperMetricConfig{}, DeploymentDependencyValueMetricConfig{}, DeploymentDetectionTimeMetricConfig{}, DeploymentDurationMetricConfig{}, DeploymentHealthDimensionScoreMetricConfig{}, DeploymentHealthRecommendationMetricConfig{}, DeploymentHealthScoreMetricConfig{}, DeploymentHealthVerdictMetricConfig{}, DeploymentImpactServicesMetricConfig{}, DeploymentIndicatorBaselineMetricConfig{}, DeploymentIndicatorLowerMetricConfig{}, DeploymentIndicatorUpperMetricConfig{}, DeploymentIndicatorValueMetricConfig{}, DeploymentIntervalMetricConfig{}, DeploymentLeadTimeMetricConfig{}, DeploymentRecoveryTimeMetricConfig{}, ResourceAttributeConfig{}))
 			require.Emptyf(t, diff, "Config mismatch (-expected +actual):\n%s", diff)
 		})
 	}
@@ -237,6 +297,66 @@ func TestDeploymentCountMetricsConfig_Validate(t *testing.T) {
 	require.ErrorContains(t, cfg.Validate(), "metric deployment.count doesn't have an attribute invalid, valid attributes: [deployment.status, deployment.judgement]")
 
 	cfg = DefaultMetricsConfig().DeploymentCount
+	cfg.AggregationStrategy = "invalid"
+	require.ErrorContains(t, cfg.Validate(), "invalid aggregation strategy")
+}
+
+func TestDeploymentDependencyBaselineMetricsConfig_Validate(t *testing.T) {
+	cfg := DefaultMetricsConfig().DeploymentDependencyBaseline
+	require.NoError(t, cfg.Validate())
+
+	cfg.EnabledAttributes = []DeploymentDependencyBaselineMetricAttributeKey{"invalid"}
+	require.ErrorContains(t, cfg.Validate(), "metric deployment.dependency.baseline doesn't have an attribute invalid, valid attributes: [deployment.dependency.name, indicator.name]")
+
+	cfg = DefaultMetricsConfig().DeploymentDependencyBaseline
+	cfg.AggregationStrategy = "invalid"
+	require.ErrorContains(t, cfg.Validate(), "invalid aggregation strategy")
+}
+
+func TestDeploymentDependencyHealthScoreMetricsConfig_Validate(t *testing.T) {
+	cfg := DefaultMetricsConfig().DeploymentDependencyHealthScore
+	require.NoError(t, cfg.Validate())
+
+	cfg.EnabledAttributes = []DeploymentDependencyHealthScoreMetricAttributeKey{"invalid"}
+	require.ErrorContains(t, cfg.Validate(), "metric deployment.dependency.health.score doesn't have an attribute invalid, valid attributes: [deployment.dependency.name]")
+
+	cfg = DefaultMetricsConfig().DeploymentDependencyHealthScore
+	cfg.AggregationStrategy = "invalid"
+	require.ErrorContains(t, cfg.Validate(), "invalid aggregation strategy")
+}
+
+func TestDeploymentDependencyLowerMetricsConfig_Validate(t *testing.T) {
+	cfg := DefaultMetricsConfig().DeploymentDependencyLower
+	require.NoError(t, cfg.Validate())
+
+	cfg.EnabledAttributes = []DeploymentDependencyLowerMetricAttributeKey{"invalid"}
+	require.ErrorContains(t, cfg.Validate(), "metric deployment.dependency.lower doesn't have an attribute invalid, valid attributes: [deployment.dependency.name, indicator.name]")
+
+	cfg = DefaultMetricsConfig().DeploymentDependencyLower
+	cfg.AggregationStrategy = "invalid"
+	require.ErrorContains(t, cfg.Validate(), "invalid aggregation strategy")
+}
+
+func TestDeploymentDependencyUpperMetricsConfig_Validate(t *testing.T) {
+	cfg := DefaultMetricsConfig().DeploymentDependencyUpper
+	require.NoError(t, cfg.Validate())
+
+	cfg.EnabledAttributes = []DeploymentDependencyUpperMetricAttributeKey{"invalid"}
+	require.ErrorContains(t, cfg.Validate(), "metric deployment.dependency.upper doesn't have an attribute invalid, valid attributes: [deployment.dependency.name, indicator.name]")
+
+	cfg = DefaultMetricsConfig().DeploymentDependencyUpper
+	cfg.AggregationStrategy = "invalid"
+	require.ErrorContains(t, cfg.Validate(), "invalid aggregation strategy")
+}
+
+func TestDeploymentDependencyValueMetricsConfig_Validate(t *testing.T) {
+	cfg := DefaultMetricsConfig().DeploymentDependencyValue
+	require.NoError(t, cfg.Validate())
+
+	cfg.EnabledAttributes = []DeploymentDependencyValueMetricAttributeKey{"invalid"}
+	require.ErrorContains(t, cfg.Validate(), "metric deployment.dependency.value doesn't have an attribute invalid, valid attributes: [deployment.dependency.name, indicator.name]")
+
+	cfg = DefaultMetricsConfig().DeploymentDependencyValue
 	cfg.AggregationStrategy = "invalid"
 	require.ErrorContains(t, cfg.Validate(), "invalid aggregation strategy")
 }
@@ -297,6 +417,18 @@ func TestDeploymentHealthVerdictMetricsConfig_Validate(t *testing.T) {
 	require.ErrorContains(t, cfg.Validate(), "metric deployment.health.verdict doesn't have an attribute invalid, valid attributes: [deployment.cohort, deployment.health.verdict]")
 
 	cfg = DefaultMetricsConfig().DeploymentHealthVerdict
+	cfg.AggregationStrategy = "invalid"
+	require.ErrorContains(t, cfg.Validate(), "invalid aggregation strategy")
+}
+
+func TestDeploymentImpactServicesMetricsConfig_Validate(t *testing.T) {
+	cfg := DefaultMetricsConfig().DeploymentImpactServices
+	require.NoError(t, cfg.Validate())
+
+	cfg.EnabledAttributes = []DeploymentImpactServicesMetricAttributeKey{"invalid"}
+	require.ErrorContains(t, cfg.Validate(), "metric deployment.impact.services doesn't have an attribute invalid, valid attributes: [deployment.phase]")
+
+	cfg = DefaultMetricsConfig().DeploymentImpactServices
 	cfg.AggregationStrategy = "invalid"
 	require.ErrorContains(t, cfg.Validate(), "invalid aggregation strategy")
 }

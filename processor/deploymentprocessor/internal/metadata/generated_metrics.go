@@ -179,6 +179,7 @@ const (
 	AttributeHealthDimensionSaturation
 	AttributeHealthDimensionBusiness
 	AttributeHealthDimensionLogs
+	AttributeHealthDimensionDependencies
 )
 
 // String returns the string representation of the AttributeHealthDimension.
@@ -196,18 +197,21 @@ func (av AttributeHealthDimension) String() string {
 		return "business"
 	case AttributeHealthDimensionLogs:
 		return "logs"
+	case AttributeHealthDimensionDependencies:
+		return "dependencies"
 	}
 	return ""
 }
 
 // MapAttributeHealthDimension is a helper map of string to AttributeHealthDimension attribute value.
 var MapAttributeHealthDimension = map[string]AttributeHealthDimension{
-	"errors":     AttributeHealthDimensionErrors,
-	"latency":    AttributeHealthDimensionLatency,
-	"throughput": AttributeHealthDimensionThroughput,
-	"saturation": AttributeHealthDimensionSaturation,
-	"business":   AttributeHealthDimensionBusiness,
-	"logs":       AttributeHealthDimensionLogs,
+	"errors":       AttributeHealthDimensionErrors,
+	"latency":      AttributeHealthDimensionLatency,
+	"throughput":   AttributeHealthDimensionThroughput,
+	"saturation":   AttributeHealthDimensionSaturation,
+	"business":     AttributeHealthDimensionBusiness,
+	"logs":         AttributeHealthDimensionLogs,
+	"dependencies": AttributeHealthDimensionDependencies,
 }
 
 // AttributeHealthLimit specifies the value health_limit attribute.
@@ -217,6 +221,7 @@ const (
 	_ AttributeHealthLimit = iota
 	AttributeHealthLimitMaxServices
 	AttributeHealthLimitMaxStreams
+	AttributeHealthLimitMaxDependencies
 )
 
 // String returns the string representation of the AttributeHealthLimit.
@@ -226,14 +231,17 @@ func (av AttributeHealthLimit) String() string {
 		return "max_services"
 	case AttributeHealthLimitMaxStreams:
 		return "max_streams"
+	case AttributeHealthLimitMaxDependencies:
+		return "max_dependencies"
 	}
 	return ""
 }
 
 // MapAttributeHealthLimit is a helper map of string to AttributeHealthLimit attribute value.
 var MapAttributeHealthLimit = map[string]AttributeHealthLimit{
-	"max_services": AttributeHealthLimitMaxServices,
-	"max_streams":  AttributeHealthLimitMaxStreams,
+	"max_services":     AttributeHealthLimitMaxServices,
+	"max_streams":      AttributeHealthLimitMaxStreams,
+	"max_dependencies": AttributeHealthLimitMaxDependencies,
 }
 
 // AttributeHealthRecommendation specifies the value health_recommendation attribute.
@@ -494,6 +502,26 @@ var MetricsInfo = metricsInfo{
 		Name:       "deployment.count",
 		Attributes: []string{"deployment_status", "deployment_judgement"},
 	},
+	DeploymentDependencyBaseline: metricInfo{
+		Name:       "deployment.dependency.baseline",
+		Attributes: []string{"dependency_name", "indicator_name"},
+	},
+	DeploymentDependencyHealthScore: metricInfo{
+		Name:       "deployment.dependency.health.score",
+		Attributes: []string{"dependency_name"},
+	},
+	DeploymentDependencyLower: metricInfo{
+		Name:       "deployment.dependency.lower",
+		Attributes: []string{"dependency_name", "indicator_name"},
+	},
+	DeploymentDependencyUpper: metricInfo{
+		Name:       "deployment.dependency.upper",
+		Attributes: []string{"dependency_name", "indicator_name"},
+	},
+	DeploymentDependencyValue: metricInfo{
+		Name:       "deployment.dependency.value",
+		Attributes: []string{"dependency_name", "indicator_name"},
+	},
 	DeploymentDetectionTime: metricInfo{
 		Name: "deployment.detection.time",
 	},
@@ -516,6 +544,10 @@ var MetricsInfo = metricsInfo{
 	DeploymentHealthVerdict: metricInfo{
 		Name:       "deployment.health.verdict",
 		Attributes: []string{"deployment_cohort", "health_verdict"},
+	},
+	DeploymentImpactServices: metricInfo{
+		Name:       "deployment.impact.services",
+		Attributes: []string{"deployment_phase"},
 	},
 	DeploymentIndicatorBaseline: metricInfo{
 		Name:       "deployment.indicator.baseline",
@@ -545,23 +577,29 @@ var MetricsInfo = metricsInfo{
 }
 
 type metricsInfo struct {
-	DeploymentActive               metricInfo
-	DeploymentAnomalyScore         metricInfo
-	DeploymentChangeFailureRatio   metricInfo
-	DeploymentCount                metricInfo
-	DeploymentDetectionTime        metricInfo
-	DeploymentDuration             metricInfo
-	DeploymentHealthDimensionScore metricInfo
-	DeploymentHealthRecommendation metricInfo
-	DeploymentHealthScore          metricInfo
-	DeploymentHealthVerdict        metricInfo
-	DeploymentIndicatorBaseline    metricInfo
-	DeploymentIndicatorLower       metricInfo
-	DeploymentIndicatorUpper       metricInfo
-	DeploymentIndicatorValue       metricInfo
-	DeploymentInterval             metricInfo
-	DeploymentLeadTime             metricInfo
-	DeploymentRecoveryTime         metricInfo
+	DeploymentActive                metricInfo
+	DeploymentAnomalyScore          metricInfo
+	DeploymentChangeFailureRatio    metricInfo
+	DeploymentCount                 metricInfo
+	DeploymentDependencyBaseline    metricInfo
+	DeploymentDependencyHealthScore metricInfo
+	DeploymentDependencyLower       metricInfo
+	DeploymentDependencyUpper       metricInfo
+	DeploymentDependencyValue       metricInfo
+	DeploymentDetectionTime         metricInfo
+	DeploymentDuration              metricInfo
+	DeploymentHealthDimensionScore  metricInfo
+	DeploymentHealthRecommendation  metricInfo
+	DeploymentHealthScore           metricInfo
+	DeploymentHealthVerdict         metricInfo
+	DeploymentImpactServices        metricInfo
+	DeploymentIndicatorBaseline     metricInfo
+	DeploymentIndicatorLower        metricInfo
+	DeploymentIndicatorUpper        metricInfo
+	DeploymentIndicatorValue        metricInfo
+	DeploymentInterval              metricInfo
+	DeploymentLeadTime              metricInfo
+	DeploymentRecoveryTime          metricInfo
 }
 
 type metricInfo struct {
@@ -889,6 +927,463 @@ func (m *metricDeploymentCount) emit(metrics pmetric.MetricSlice) {
 
 func newMetricDeploymentCount(cfg DeploymentCountMetricConfig) metricDeploymentCount {
 	m := metricDeploymentCount{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
+}
+
+type metricDeploymentDependencyBaseline struct {
+	data          pmetric.Metric                           // data buffer for generated metric.
+	config        DeploymentDependencyBaselineMetricConfig // metric config provided by user.
+	capacity      int                                      // max observed number of data points added to the metric.
+	aggDataPoints []float64                                // slice containing number of aggregated datapoints at each index
+}
+
+// init fills deployment.dependency.baseline metric with initial data.
+func (m *metricDeploymentDependencyBaseline) init() {
+	m.data.SetName("deployment.dependency.baseline")
+	m.data.SetDescription("The baseline of an indicator of the service's calls to one dependency; frozen while the caller or the dependency deploys.")
+	m.data.SetUnit("{value}")
+	m.data.SetEmptyGauge()
+	m.data.Gauge().DataPoints().EnsureCapacity(m.capacity)
+	m.aggDataPoints = m.aggDataPoints[:0]
+}
+
+func (m *metricDeploymentDependencyBaseline) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val float64, dependencyNameAttributeValue string, indicatorNameAttributeValue string) {
+	if !m.config.Enabled {
+		return
+	}
+
+	dp := pmetric.NewNumberDataPoint()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	if slices.Contains(m.config.EnabledAttributes, DeploymentDependencyBaselineMetricAttributeKeyDependencyName) {
+		dp.Attributes().PutStr("deployment.dependency.name", dependencyNameAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, DeploymentDependencyBaselineMetricAttributeKeyIndicatorName) {
+		dp.Attributes().PutStr("indicator.name", indicatorNameAttributeValue)
+	}
+
+	var s string
+	dps := m.data.Gauge().DataPoints()
+	for i := 0; i < dps.Len(); i++ {
+		dpi := dps.At(i)
+		if dp.Attributes().Equal(dpi.Attributes()) && dp.StartTimestamp() == dpi.StartTimestamp() && dp.Timestamp() == dpi.Timestamp() {
+			switch s = m.config.AggregationStrategy; s {
+			case AggregationStrategySum, AggregationStrategyAvg:
+				dpi.SetDoubleValue(dpi.DoubleValue() + val)
+				m.aggDataPoints[i] += 1
+				return
+			case AggregationStrategyMin:
+				if dpi.DoubleValue() > val {
+					dpi.SetDoubleValue(val)
+				}
+				return
+			case AggregationStrategyMax:
+				if dpi.DoubleValue() < val {
+					dpi.SetDoubleValue(val)
+				}
+				return
+			}
+		}
+	}
+
+	dp.SetDoubleValue(val)
+	m.aggDataPoints = append(m.aggDataPoints, 1)
+	dp.MoveTo(dps.AppendEmpty())
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricDeploymentDependencyBaseline) updateCapacity() {
+	if m.data.Gauge().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Gauge().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricDeploymentDependencyBaseline) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Gauge().DataPoints().Len() > 0 {
+		if m.config.AggregationStrategy == AggregationStrategyAvg {
+			for i, aggCount := range m.aggDataPoints {
+				m.data.Gauge().DataPoints().At(i).SetDoubleValue(m.data.Gauge().DataPoints().At(i).DoubleValue() / aggCount)
+			}
+		}
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricDeploymentDependencyBaseline(cfg DeploymentDependencyBaselineMetricConfig) metricDeploymentDependencyBaseline {
+	m := metricDeploymentDependencyBaseline{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
+}
+
+type metricDeploymentDependencyHealthScore struct {
+	data          pmetric.Metric                              // data buffer for generated metric.
+	config        DeploymentDependencyHealthScoreMetricConfig // metric config provided by user.
+	capacity      int                                         // max observed number of data points added to the metric.
+	aggDataPoints []float64                                   // slice containing number of aggregated datapoints at each index
+}
+
+// init fills deployment.dependency.health.score metric with initial data.
+func (m *metricDeploymentDependencyHealthScore) init() {
+	m.data.SetName("deployment.dependency.health.score")
+	m.data.SetDescription("Health score of the service's calls to one dependency, 0 (unhealthy) to 100 (healthy); no point while they are not judged.")
+	m.data.SetUnit("{score}")
+	m.data.SetEmptyGauge()
+	m.data.Gauge().DataPoints().EnsureCapacity(m.capacity)
+	m.aggDataPoints = m.aggDataPoints[:0]
+}
+
+func (m *metricDeploymentDependencyHealthScore) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val float64, dependencyNameAttributeValue string) {
+	if !m.config.Enabled {
+		return
+	}
+
+	dp := pmetric.NewNumberDataPoint()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	if slices.Contains(m.config.EnabledAttributes, DeploymentDependencyHealthScoreMetricAttributeKeyDependencyName) {
+		dp.Attributes().PutStr("deployment.dependency.name", dependencyNameAttributeValue)
+	}
+
+	var s string
+	dps := m.data.Gauge().DataPoints()
+	for i := 0; i < dps.Len(); i++ {
+		dpi := dps.At(i)
+		if dp.Attributes().Equal(dpi.Attributes()) && dp.StartTimestamp() == dpi.StartTimestamp() && dp.Timestamp() == dpi.Timestamp() {
+			switch s = m.config.AggregationStrategy; s {
+			case AggregationStrategySum, AggregationStrategyAvg:
+				dpi.SetDoubleValue(dpi.DoubleValue() + val)
+				m.aggDataPoints[i] += 1
+				return
+			case AggregationStrategyMin:
+				if dpi.DoubleValue() > val {
+					dpi.SetDoubleValue(val)
+				}
+				return
+			case AggregationStrategyMax:
+				if dpi.DoubleValue() < val {
+					dpi.SetDoubleValue(val)
+				}
+				return
+			}
+		}
+	}
+
+	dp.SetDoubleValue(val)
+	m.aggDataPoints = append(m.aggDataPoints, 1)
+	dp.MoveTo(dps.AppendEmpty())
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricDeploymentDependencyHealthScore) updateCapacity() {
+	if m.data.Gauge().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Gauge().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricDeploymentDependencyHealthScore) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Gauge().DataPoints().Len() > 0 {
+		if m.config.AggregationStrategy == AggregationStrategyAvg {
+			for i, aggCount := range m.aggDataPoints {
+				m.data.Gauge().DataPoints().At(i).SetDoubleValue(m.data.Gauge().DataPoints().At(i).DoubleValue() / aggCount)
+			}
+		}
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricDeploymentDependencyHealthScore(cfg DeploymentDependencyHealthScoreMetricConfig) metricDeploymentDependencyHealthScore {
+	m := metricDeploymentDependencyHealthScore{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
+}
+
+type metricDeploymentDependencyLower struct {
+	data          pmetric.Metric                        // data buffer for generated metric.
+	config        DeploymentDependencyLowerMetricConfig // metric config provided by user.
+	capacity      int                                   // max observed number of data points added to the metric.
+	aggDataPoints []float64                             // slice containing number of aggregated datapoints at each index
+}
+
+// init fills deployment.dependency.lower metric with initial data.
+func (m *metricDeploymentDependencyLower) init() {
+	m.data.SetName("deployment.dependency.lower")
+	m.data.SetDescription("Lower edge of the expected range of an indicator of the service's calls to one dependency.")
+	m.data.SetUnit("{value}")
+	m.data.SetEmptyGauge()
+	m.data.Gauge().DataPoints().EnsureCapacity(m.capacity)
+	m.aggDataPoints = m.aggDataPoints[:0]
+}
+
+func (m *metricDeploymentDependencyLower) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val float64, dependencyNameAttributeValue string, indicatorNameAttributeValue string) {
+	if !m.config.Enabled {
+		return
+	}
+
+	dp := pmetric.NewNumberDataPoint()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	if slices.Contains(m.config.EnabledAttributes, DeploymentDependencyLowerMetricAttributeKeyDependencyName) {
+		dp.Attributes().PutStr("deployment.dependency.name", dependencyNameAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, DeploymentDependencyLowerMetricAttributeKeyIndicatorName) {
+		dp.Attributes().PutStr("indicator.name", indicatorNameAttributeValue)
+	}
+
+	var s string
+	dps := m.data.Gauge().DataPoints()
+	for i := 0; i < dps.Len(); i++ {
+		dpi := dps.At(i)
+		if dp.Attributes().Equal(dpi.Attributes()) && dp.StartTimestamp() == dpi.StartTimestamp() && dp.Timestamp() == dpi.Timestamp() {
+			switch s = m.config.AggregationStrategy; s {
+			case AggregationStrategySum, AggregationStrategyAvg:
+				dpi.SetDoubleValue(dpi.DoubleValue() + val)
+				m.aggDataPoints[i] += 1
+				return
+			case AggregationStrategyMin:
+				if dpi.DoubleValue() > val {
+					dpi.SetDoubleValue(val)
+				}
+				return
+			case AggregationStrategyMax:
+				if dpi.DoubleValue() < val {
+					dpi.SetDoubleValue(val)
+				}
+				return
+			}
+		}
+	}
+
+	dp.SetDoubleValue(val)
+	m.aggDataPoints = append(m.aggDataPoints, 1)
+	dp.MoveTo(dps.AppendEmpty())
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricDeploymentDependencyLower) updateCapacity() {
+	if m.data.Gauge().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Gauge().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricDeploymentDependencyLower) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Gauge().DataPoints().Len() > 0 {
+		if m.config.AggregationStrategy == AggregationStrategyAvg {
+			for i, aggCount := range m.aggDataPoints {
+				m.data.Gauge().DataPoints().At(i).SetDoubleValue(m.data.Gauge().DataPoints().At(i).DoubleValue() / aggCount)
+			}
+		}
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricDeploymentDependencyLower(cfg DeploymentDependencyLowerMetricConfig) metricDeploymentDependencyLower {
+	m := metricDeploymentDependencyLower{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
+}
+
+type metricDeploymentDependencyUpper struct {
+	data          pmetric.Metric                        // data buffer for generated metric.
+	config        DeploymentDependencyUpperMetricConfig // metric config provided by user.
+	capacity      int                                   // max observed number of data points added to the metric.
+	aggDataPoints []float64                             // slice containing number of aggregated datapoints at each index
+}
+
+// init fills deployment.dependency.upper metric with initial data.
+func (m *metricDeploymentDependencyUpper) init() {
+	m.data.SetName("deployment.dependency.upper")
+	m.data.SetDescription("Upper edge of the expected range of an indicator of the service's calls to one dependency.")
+	m.data.SetUnit("{value}")
+	m.data.SetEmptyGauge()
+	m.data.Gauge().DataPoints().EnsureCapacity(m.capacity)
+	m.aggDataPoints = m.aggDataPoints[:0]
+}
+
+func (m *metricDeploymentDependencyUpper) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val float64, dependencyNameAttributeValue string, indicatorNameAttributeValue string) {
+	if !m.config.Enabled {
+		return
+	}
+
+	dp := pmetric.NewNumberDataPoint()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	if slices.Contains(m.config.EnabledAttributes, DeploymentDependencyUpperMetricAttributeKeyDependencyName) {
+		dp.Attributes().PutStr("deployment.dependency.name", dependencyNameAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, DeploymentDependencyUpperMetricAttributeKeyIndicatorName) {
+		dp.Attributes().PutStr("indicator.name", indicatorNameAttributeValue)
+	}
+
+	var s string
+	dps := m.data.Gauge().DataPoints()
+	for i := 0; i < dps.Len(); i++ {
+		dpi := dps.At(i)
+		if dp.Attributes().Equal(dpi.Attributes()) && dp.StartTimestamp() == dpi.StartTimestamp() && dp.Timestamp() == dpi.Timestamp() {
+			switch s = m.config.AggregationStrategy; s {
+			case AggregationStrategySum, AggregationStrategyAvg:
+				dpi.SetDoubleValue(dpi.DoubleValue() + val)
+				m.aggDataPoints[i] += 1
+				return
+			case AggregationStrategyMin:
+				if dpi.DoubleValue() > val {
+					dpi.SetDoubleValue(val)
+				}
+				return
+			case AggregationStrategyMax:
+				if dpi.DoubleValue() < val {
+					dpi.SetDoubleValue(val)
+				}
+				return
+			}
+		}
+	}
+
+	dp.SetDoubleValue(val)
+	m.aggDataPoints = append(m.aggDataPoints, 1)
+	dp.MoveTo(dps.AppendEmpty())
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricDeploymentDependencyUpper) updateCapacity() {
+	if m.data.Gauge().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Gauge().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricDeploymentDependencyUpper) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Gauge().DataPoints().Len() > 0 {
+		if m.config.AggregationStrategy == AggregationStrategyAvg {
+			for i, aggCount := range m.aggDataPoints {
+				m.data.Gauge().DataPoints().At(i).SetDoubleValue(m.data.Gauge().DataPoints().At(i).DoubleValue() / aggCount)
+			}
+		}
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricDeploymentDependencyUpper(cfg DeploymentDependencyUpperMetricConfig) metricDeploymentDependencyUpper {
+	m := metricDeploymentDependencyUpper{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
+}
+
+type metricDeploymentDependencyValue struct {
+	data          pmetric.Metric                        // data buffer for generated metric.
+	config        DeploymentDependencyValueMetricConfig // metric config provided by user.
+	capacity      int                                   // max observed number of data points added to the metric.
+	aggDataPoints []float64                             // slice containing number of aggregated datapoints at each index
+}
+
+// init fills deployment.dependency.value metric with initial data.
+func (m *metricDeploymentDependencyValue) init() {
+	m.data.SetName("deployment.dependency.value")
+	m.data.SetDescription("An indicator of the service's calls to one dependency over the last evaluation interval - request_rate (calls per second), error_ratio (0-1), latency_p95 (seconds) - from its CLIENT and PRODUCER spans.")
+	m.data.SetUnit("{value}")
+	m.data.SetEmptyGauge()
+	m.data.Gauge().DataPoints().EnsureCapacity(m.capacity)
+	m.aggDataPoints = m.aggDataPoints[:0]
+}
+
+func (m *metricDeploymentDependencyValue) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val float64, dependencyNameAttributeValue string, indicatorNameAttributeValue string) {
+	if !m.config.Enabled {
+		return
+	}
+
+	dp := pmetric.NewNumberDataPoint()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	if slices.Contains(m.config.EnabledAttributes, DeploymentDependencyValueMetricAttributeKeyDependencyName) {
+		dp.Attributes().PutStr("deployment.dependency.name", dependencyNameAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, DeploymentDependencyValueMetricAttributeKeyIndicatorName) {
+		dp.Attributes().PutStr("indicator.name", indicatorNameAttributeValue)
+	}
+
+	var s string
+	dps := m.data.Gauge().DataPoints()
+	for i := 0; i < dps.Len(); i++ {
+		dpi := dps.At(i)
+		if dp.Attributes().Equal(dpi.Attributes()) && dp.StartTimestamp() == dpi.StartTimestamp() && dp.Timestamp() == dpi.Timestamp() {
+			switch s = m.config.AggregationStrategy; s {
+			case AggregationStrategySum, AggregationStrategyAvg:
+				dpi.SetDoubleValue(dpi.DoubleValue() + val)
+				m.aggDataPoints[i] += 1
+				return
+			case AggregationStrategyMin:
+				if dpi.DoubleValue() > val {
+					dpi.SetDoubleValue(val)
+				}
+				return
+			case AggregationStrategyMax:
+				if dpi.DoubleValue() < val {
+					dpi.SetDoubleValue(val)
+				}
+				return
+			}
+		}
+	}
+
+	dp.SetDoubleValue(val)
+	m.aggDataPoints = append(m.aggDataPoints, 1)
+	dp.MoveTo(dps.AppendEmpty())
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricDeploymentDependencyValue) updateCapacity() {
+	if m.data.Gauge().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Gauge().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricDeploymentDependencyValue) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Gauge().DataPoints().Len() > 0 {
+		if m.config.AggregationStrategy == AggregationStrategyAvg {
+			for i, aggCount := range m.aggDataPoints {
+				m.data.Gauge().DataPoints().At(i).SetDoubleValue(m.data.Gauge().DataPoints().At(i).DoubleValue() / aggCount)
+			}
+		}
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricDeploymentDependencyValue(cfg DeploymentDependencyValueMetricConfig) metricDeploymentDependencyValue {
+	m := metricDeploymentDependencyValue{config: cfg}
 
 	if cfg.Enabled {
 		m.data = pmetric.NewMetric()
@@ -1399,6 +1894,95 @@ func (m *metricDeploymentHealthVerdict) emit(metrics pmetric.MetricSlice) {
 
 func newMetricDeploymentHealthVerdict(cfg DeploymentHealthVerdictMetricConfig) metricDeploymentHealthVerdict {
 	m := metricDeploymentHealthVerdict{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
+}
+
+type metricDeploymentImpactServices struct {
+	data          pmetric.Metric                       // data buffer for generated metric.
+	config        DeploymentImpactServicesMetricConfig // metric config provided by user.
+	capacity      int                                  // max observed number of data points added to the metric.
+	aggDataPoints []int64                              // slice containing number of aggregated datapoints at each index
+}
+
+// init fills deployment.impact.services metric with initial data.
+func (m *metricDeploymentImpactServices) init() {
+	m.data.SetName("deployment.impact.services")
+	m.data.SetDescription("While the service deploys, how many of its callers' calls to it regressed since the deployment began (its blast radius, counted against the deployment).")
+	m.data.SetUnit("{service}")
+	m.data.SetEmptyGauge()
+	m.data.Gauge().DataPoints().EnsureCapacity(m.capacity)
+	m.aggDataPoints = m.aggDataPoints[:0]
+}
+
+func (m *metricDeploymentImpactServices) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64, deploymentPhaseAttributeValue string) {
+	if !m.config.Enabled {
+		return
+	}
+
+	dp := pmetric.NewNumberDataPoint()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	if slices.Contains(m.config.EnabledAttributes, DeploymentImpactServicesMetricAttributeKeyDeploymentPhase) {
+		dp.Attributes().PutStr("deployment.phase", deploymentPhaseAttributeValue)
+	}
+
+	var s string
+	dps := m.data.Gauge().DataPoints()
+	for i := 0; i < dps.Len(); i++ {
+		dpi := dps.At(i)
+		if dp.Attributes().Equal(dpi.Attributes()) && dp.StartTimestamp() == dpi.StartTimestamp() && dp.Timestamp() == dpi.Timestamp() {
+			switch s = m.config.AggregationStrategy; s {
+			case AggregationStrategySum, AggregationStrategyAvg:
+				dpi.SetIntValue(dpi.IntValue() + val)
+				m.aggDataPoints[i] += 1
+				return
+			case AggregationStrategyMin:
+				if dpi.IntValue() > val {
+					dpi.SetIntValue(val)
+				}
+				return
+			case AggregationStrategyMax:
+				if dpi.IntValue() < val {
+					dpi.SetIntValue(val)
+				}
+				return
+			}
+		}
+	}
+
+	dp.SetIntValue(val)
+	m.aggDataPoints = append(m.aggDataPoints, 1)
+	dp.MoveTo(dps.AppendEmpty())
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricDeploymentImpactServices) updateCapacity() {
+	if m.data.Gauge().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Gauge().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricDeploymentImpactServices) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Gauge().DataPoints().Len() > 0 {
+		if m.config.AggregationStrategy == AggregationStrategyAvg {
+			for i, aggCount := range m.aggDataPoints {
+				m.data.Gauge().DataPoints().At(i).SetIntValue(m.data.Gauge().DataPoints().At(i).IntValue() / aggCount)
+			}
+		}
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricDeploymentImpactServices(cfg DeploymentImpactServicesMetricConfig) metricDeploymentImpactServices {
+	m := metricDeploymentImpactServices{config: cfg}
 
 	if cfg.Enabled {
 		m.data = pmetric.NewMetric()
@@ -1940,30 +2524,36 @@ func newMetricDeploymentRecoveryTime(cfg DeploymentRecoveryTimeMetricConfig) met
 // MetricsBuilder provides an interface for scrapers to report metrics while taking care of all the transformations
 // required to produce metric representation defined in metadata and user config.
 type MetricsBuilder struct {
-	config                               MetricsBuilderConfig // config of the metrics builder.
-	startTime                            pcommon.Timestamp    // start time that will be applied to all recorded data points.
-	metricsCapacity                      int                  // maximum observed number of metrics per resource.
-	metricsBuffer                        pmetric.Metrics      // accumulates metrics data before emitting.
-	buildInfo                            component.BuildInfo  // contains version information.
-	resourceAttributeIncludeFilter       map[string]filter.Filter
-	resourceAttributeExcludeFilter       map[string]filter.Filter
-	metricDeploymentActive               metricDeploymentActive
-	metricDeploymentAnomalyScore         metricDeploymentAnomalyScore
-	metricDeploymentChangeFailureRatio   metricDeploymentChangeFailureRatio
-	metricDeploymentCount                metricDeploymentCount
-	metricDeploymentDetectionTime        metricDeploymentDetectionTime
-	metricDeploymentDuration             metricDeploymentDuration
-	metricDeploymentHealthDimensionScore metricDeploymentHealthDimensionScore
-	metricDeploymentHealthRecommendation metricDeploymentHealthRecommendation
-	metricDeploymentHealthScore          metricDeploymentHealthScore
-	metricDeploymentHealthVerdict        metricDeploymentHealthVerdict
-	metricDeploymentIndicatorBaseline    metricDeploymentIndicatorBaseline
-	metricDeploymentIndicatorLower       metricDeploymentIndicatorLower
-	metricDeploymentIndicatorUpper       metricDeploymentIndicatorUpper
-	metricDeploymentIndicatorValue       metricDeploymentIndicatorValue
-	metricDeploymentInterval             metricDeploymentInterval
-	metricDeploymentLeadTime             metricDeploymentLeadTime
-	metricDeploymentRecoveryTime         metricDeploymentRecoveryTime
+	config                                MetricsBuilderConfig // config of the metrics builder.
+	startTime                             pcommon.Timestamp    // start time that will be applied to all recorded data points.
+	metricsCapacity                       int                  // maximum observed number of metrics per resource.
+	metricsBuffer                         pmetric.Metrics      // accumulates metrics data before emitting.
+	buildInfo                             component.BuildInfo  // contains version information.
+	resourceAttributeIncludeFilter        map[string]filter.Filter
+	resourceAttributeExcludeFilter        map[string]filter.Filter
+	metricDeploymentActive                metricDeploymentActive
+	metricDeploymentAnomalyScore          metricDeploymentAnomalyScore
+	metricDeploymentChangeFailureRatio    metricDeploymentChangeFailureRatio
+	metricDeploymentCount                 metricDeploymentCount
+	metricDeploymentDependencyBaseline    metricDeploymentDependencyBaseline
+	metricDeploymentDependencyHealthScore metricDeploymentDependencyHealthScore
+	metricDeploymentDependencyLower       metricDeploymentDependencyLower
+	metricDeploymentDependencyUpper       metricDeploymentDependencyUpper
+	metricDeploymentDependencyValue       metricDeploymentDependencyValue
+	metricDeploymentDetectionTime         metricDeploymentDetectionTime
+	metricDeploymentDuration              metricDeploymentDuration
+	metricDeploymentHealthDimensionScore  metricDeploymentHealthDimensionScore
+	metricDeploymentHealthRecommendation  metricDeploymentHealthRecommendation
+	metricDeploymentHealthScore           metricDeploymentHealthScore
+	metricDeploymentHealthVerdict         metricDeploymentHealthVerdict
+	metricDeploymentImpactServices        metricDeploymentImpactServices
+	metricDeploymentIndicatorBaseline     metricDeploymentIndicatorBaseline
+	metricDeploymentIndicatorLower        metricDeploymentIndicatorLower
+	metricDeploymentIndicatorUpper        metricDeploymentIndicatorUpper
+	metricDeploymentIndicatorValue        metricDeploymentIndicatorValue
+	metricDeploymentInterval              metricDeploymentInterval
+	metricDeploymentLeadTime              metricDeploymentLeadTime
+	metricDeploymentRecoveryTime          metricDeploymentRecoveryTime
 }
 
 // MetricBuilderOption applies changes to default metrics builder.
@@ -2050,12 +2640,18 @@ func (mb *MetricsBuilder) EmitForResource(options ...ResourceMetricsOption) {
 	mb.metricDeploymentAnomalyScore.emit(ils.Metrics())
 	mb.metricDeploymentChangeFailureRatio.emit(ils.Metrics())
 	mb.metricDeploymentCount.emit(ils.Metrics())
+	mb.metricDeploymentDependencyBaseline.emit(ils.Metrics())
+	mb.metricDeploymentDependencyHealthScore.emit(ils.Metrics())
+	mb.metricDeploymentDependencyLower.emit(ils.Metrics())
+	mb.metricDeploymentDependencyUpper.emit(ils.Metrics())
+	mb.metricDeploymentDependencyValue.emit(ils.Metrics())
 	mb.metricDeploymentDetectionTime.emit(ils.Metrics())
 	mb.metricDeploymentDuration.emit(ils.Metrics())
 	mb.metricDeploymentHealthDimensionScore.emit(ils.Metrics())
 	mb.metricDeploymentHealthRecommendation.emit(ils.Metrics())
 	mb.metricDeploymentHealthScore.emit(ils.Metrics())
 	mb.metricDeploymentHealthVerdict.emit(ils.Metrics())
+	mb.metricDeploymentImpactServices.emit(ils.Metrics())
 	mb.metricDeploymentIndicatorBaseline.emit(ils.Metrics())
 	mb.metricDeploymentIndicatorLower.emit(ils.Metrics())
 	mb.metricDeploymentIndicatorUpper.emit(ils.Metrics())
@@ -2114,6 +2710,31 @@ func (mb *MetricsBuilder) RecordDeploymentCountDataPoint(ts pcommon.Timestamp, v
 	mb.metricDeploymentCount.recordDataPoint(mb.startTime, ts, val, deploymentStatusAttributeValue.String(), deploymentJudgementAttributeValue.String())
 }
 
+// RecordDeploymentDependencyBaselineDataPoint adds a data point to deployment.dependency.baseline metric.
+func (mb *MetricsBuilder) RecordDeploymentDependencyBaselineDataPoint(ts pcommon.Timestamp, val float64, dependencyNameAttributeValue string, indicatorNameAttributeValue string) {
+	mb.metricDeploymentDependencyBaseline.recordDataPoint(mb.startTime, ts, val, dependencyNameAttributeValue, indicatorNameAttributeValue)
+}
+
+// RecordDeploymentDependencyHealthScoreDataPoint adds a data point to deployment.dependency.health.score metric.
+func (mb *MetricsBuilder) RecordDeploymentDependencyHealthScoreDataPoint(ts pcommon.Timestamp, val float64, dependencyNameAttributeValue string) {
+	mb.metricDeploymentDependencyHealthScore.recordDataPoint(mb.startTime, ts, val, dependencyNameAttributeValue)
+}
+
+// RecordDeploymentDependencyLowerDataPoint adds a data point to deployment.dependency.lower metric.
+func (mb *MetricsBuilder) RecordDeploymentDependencyLowerDataPoint(ts pcommon.Timestamp, val float64, dependencyNameAttributeValue string, indicatorNameAttributeValue string) {
+	mb.metricDeploymentDependencyLower.recordDataPoint(mb.startTime, ts, val, dependencyNameAttributeValue, indicatorNameAttributeValue)
+}
+
+// RecordDeploymentDependencyUpperDataPoint adds a data point to deployment.dependency.upper metric.
+func (mb *MetricsBuilder) RecordDeploymentDependencyUpperDataPoint(ts pcommon.Timestamp, val float64, dependencyNameAttributeValue string, indicatorNameAttributeValue string) {
+	mb.metricDeploymentDependencyUpper.recordDataPoint(mb.startTime, ts, val, dependencyNameAttributeValue, indicatorNameAttributeValue)
+}
+
+// RecordDeploymentDependencyValueDataPoint adds a data point to deployment.dependency.value metric.
+func (mb *MetricsBuilder) RecordDeploymentDependencyValueDataPoint(ts pcommon.Timestamp, val float64, dependencyNameAttributeValue string, indicatorNameAttributeValue string) {
+	mb.metricDeploymentDependencyValue.recordDataPoint(mb.startTime, ts, val, dependencyNameAttributeValue, indicatorNameAttributeValue)
+}
+
 // RecordDeploymentDetectionTimeDataPoint adds a data point to deployment.detection.time metric.
 func (mb *MetricsBuilder) RecordDeploymentDetectionTimeDataPoint(ts pcommon.Timestamp, val float64) {
 	mb.metricDeploymentDetectionTime.recordDataPoint(mb.startTime, ts, val)
@@ -2142,6 +2763,11 @@ func (mb *MetricsBuilder) RecordDeploymentHealthScoreDataPoint(ts pcommon.Timest
 // RecordDeploymentHealthVerdictDataPoint adds a data point to deployment.health.verdict metric.
 func (mb *MetricsBuilder) RecordDeploymentHealthVerdictDataPoint(ts pcommon.Timestamp, val int64, deploymentCohortAttributeValue AttributeDeploymentCohort, healthVerdictAttributeValue AttributeHealthVerdict) {
 	mb.metricDeploymentHealthVerdict.recordDataPoint(mb.startTime, ts, val, deploymentCohortAttributeValue.String(), healthVerdictAttributeValue.String())
+}
+
+// RecordDeploymentImpactServicesDataPoint adds a data point to deployment.impact.services metric.
+func (mb *MetricsBuilder) RecordDeploymentImpactServicesDataPoint(ts pcommon.Timestamp, val int64, deploymentPhaseAttributeValue AttributeDeploymentPhase) {
+	mb.metricDeploymentImpactServices.recordDataPoint(mb.startTime, ts, val, deploymentPhaseAttributeValue.String())
 }
 
 // RecordDeploymentIndicatorBaselineDataPoint adds a data point to deployment.indicator.baseline metric.

@@ -68,11 +68,17 @@ func TestMetricsBuilder(t *testing.T) {
 			aggMap["deployment.active"] = mb.metricDeploymentActive.config.AggregationStrategy
 			aggMap["deployment.anomaly.score"] = mb.metricDeploymentAnomalyScore.config.AggregationStrategy
 			aggMap["deployment.count"] = mb.metricDeploymentCount.config.AggregationStrategy
+			aggMap["deployment.dependency.baseline"] = mb.metricDeploymentDependencyBaseline.config.AggregationStrategy
+			aggMap["deployment.dependency.health.score"] = mb.metricDeploymentDependencyHealthScore.config.AggregationStrategy
+			aggMap["deployment.dependency.lower"] = mb.metricDeploymentDependencyLower.config.AggregationStrategy
+			aggMap["deployment.dependency.upper"] = mb.metricDeploymentDependencyUpper.config.AggregationStrategy
+			aggMap["deployment.dependency.value"] = mb.metricDeploymentDependencyValue.config.AggregationStrategy
 			aggMap["deployment.duration"] = mb.metricDeploymentDuration.config.AggregationStrategy
 			aggMap["deployment.health.dimension.score"] = mb.metricDeploymentHealthDimensionScore.config.AggregationStrategy
 			aggMap["deployment.health.recommendation"] = mb.metricDeploymentHealthRecommendation.config.AggregationStrategy
 			aggMap["deployment.health.score"] = mb.metricDeploymentHealthScore.config.AggregationStrategy
 			aggMap["deployment.health.verdict"] = mb.metricDeploymentHealthVerdict.config.AggregationStrategy
+			aggMap["deployment.impact.services"] = mb.metricDeploymentImpactServices.config.AggregationStrategy
 			aggMap["deployment.indicator.baseline"] = mb.metricDeploymentIndicatorBaseline.config.AggregationStrategy
 			aggMap["deployment.indicator.lower"] = mb.metricDeploymentIndicatorLower.config.AggregationStrategy
 			aggMap["deployment.indicator.upper"] = mb.metricDeploymentIndicatorUpper.config.AggregationStrategy
@@ -108,6 +114,36 @@ func TestMetricsBuilder(t *testing.T) {
 			}
 			defaultMetricsCount++
 			allMetricsCount++
+			mb.RecordDeploymentDependencyBaselineDataPoint(ts, 1, "dependency_name-val", "indicator_name-val")
+			if tt.name == "reaggregate_set" {
+				mb.RecordDeploymentDependencyBaselineDataPoint(ts, 3, "dependency_name-val-2", "indicator_name-val-2")
+			}
+			defaultMetricsCount++
+			allMetricsCount++
+			mb.RecordDeploymentDependencyHealthScoreDataPoint(ts, 1, "dependency_name-val")
+			if tt.name == "reaggregate_set" {
+				mb.RecordDeploymentDependencyHealthScoreDataPoint(ts, 3, "dependency_name-val-2")
+			}
+			defaultMetricsCount++
+			allMetricsCount++
+			mb.RecordDeploymentDependencyLowerDataPoint(ts, 1, "dependency_name-val", "indicator_name-val")
+			if tt.name == "reaggregate_set" {
+				mb.RecordDeploymentDependencyLowerDataPoint(ts, 3, "dependency_name-val-2", "indicator_name-val-2")
+			}
+			defaultMetricsCount++
+			allMetricsCount++
+			mb.RecordDeploymentDependencyUpperDataPoint(ts, 1, "dependency_name-val", "indicator_name-val")
+			if tt.name == "reaggregate_set" {
+				mb.RecordDeploymentDependencyUpperDataPoint(ts, 3, "dependency_name-val-2", "indicator_name-val-2")
+			}
+			defaultMetricsCount++
+			allMetricsCount++
+			mb.RecordDeploymentDependencyValueDataPoint(ts, 1, "dependency_name-val", "indicator_name-val")
+			if tt.name == "reaggregate_set" {
+				mb.RecordDeploymentDependencyValueDataPoint(ts, 3, "dependency_name-val-2", "indicator_name-val-2")
+			}
+			defaultMetricsCount++
+			allMetricsCount++
 			mb.RecordDeploymentDetectionTimeDataPoint(ts, 1)
 			defaultMetricsCount++
 			allMetricsCount++
@@ -138,6 +174,12 @@ func TestMetricsBuilder(t *testing.T) {
 			mb.RecordDeploymentHealthVerdictDataPoint(ts, 1, AttributeDeploymentCohortBaseline, AttributeHealthVerdictHealthy)
 			if tt.name == "reaggregate_set" {
 				mb.RecordDeploymentHealthVerdictDataPoint(ts, 3, AttributeDeploymentCohortCanary, AttributeHealthVerdictDegraded)
+			}
+			defaultMetricsCount++
+			allMetricsCount++
+			mb.RecordDeploymentImpactServicesDataPoint(ts, 1, AttributeDeploymentPhaseSteady)
+			if tt.name == "reaggregate_set" {
+				mb.RecordDeploymentImpactServicesDataPoint(ts, 3, AttributeDeploymentPhasePre)
 			}
 			defaultMetricsCount++
 			allMetricsCount++
@@ -183,11 +225,17 @@ func TestMetricsBuilder(t *testing.T) {
 				assert.Empty(t, mb.metricDeploymentActive.aggDataPoints)
 				assert.Empty(t, mb.metricDeploymentAnomalyScore.aggDataPoints)
 				assert.Empty(t, mb.metricDeploymentCount.aggDataPoints)
+				assert.Empty(t, mb.metricDeploymentDependencyBaseline.aggDataPoints)
+				assert.Empty(t, mb.metricDeploymentDependencyHealthScore.aggDataPoints)
+				assert.Empty(t, mb.metricDeploymentDependencyLower.aggDataPoints)
+				assert.Empty(t, mb.metricDeploymentDependencyUpper.aggDataPoints)
+				assert.Empty(t, mb.metricDeploymentDependencyValue.aggDataPoints)
 				assert.Empty(t, mb.metricDeploymentDuration.aggDataPoints)
 				assert.Empty(t, mb.metricDeploymentHealthDimensionScore.aggDataPoints)
 				assert.Empty(t, mb.metricDeploymentHealthRecommendation.aggDataPoints)
 				assert.Empty(t, mb.metricDeploymentHealthScore.aggDataPoints)
 				assert.Empty(t, mb.metricDeploymentHealthVerdict.aggDataPoints)
+				assert.Empty(t, mb.metricDeploymentImpactServices.aggDataPoints)
 				assert.Empty(t, mb.metricDeploymentIndicatorBaseline.aggDataPoints)
 				assert.Empty(t, mb.metricDeploymentIndicatorLower.aggDataPoints)
 				assert.Empty(t, mb.metricDeploymentIndicatorUpper.aggDataPoints)
@@ -368,6 +416,226 @@ func TestMetricsBuilder(t *testing.T) {
 						_, ok := dp.Attributes().Get("deployment.status")
 						assert.False(t, ok)
 						_, ok = dp.Attributes().Get("deployment.judgement")
+						assert.False(t, ok)
+					}
+				case "deployment.dependency.baseline":
+					if tt.name != "reaggregate_set" {
+						assert.False(t, validatedMetrics["deployment.dependency.baseline"], "Found a duplicate in the metrics slice: deployment.dependency.baseline")
+						validatedMetrics["deployment.dependency.baseline"] = true
+						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
+						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
+						assert.Equal(t, "The baseline of an indicator of the service's calls to one dependency; frozen while the caller or the dependency deploys.", mi.Description())
+						assert.Equal(t, "{value}", mi.Unit())
+						dp := mi.Gauge().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeDouble, dp.ValueType())
+						assert.InDelta(t, float64(1), dp.DoubleValue(), 0.01)
+						dependencyNameAttrVal, ok := dp.Attributes().Get("deployment.dependency.name")
+						assert.True(t, ok)
+						assert.Equal(t, "dependency_name-val", dependencyNameAttrVal.Str())
+						indicatorNameAttrVal, ok := dp.Attributes().Get("indicator.name")
+						assert.True(t, ok)
+						assert.Equal(t, "indicator_name-val", indicatorNameAttrVal.Str())
+					} else {
+						assert.False(t, validatedMetrics["deployment.dependency.baseline"], "Found a duplicate in the metrics slice: deployment.dependency.baseline")
+						validatedMetrics["deployment.dependency.baseline"] = true
+						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
+						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
+						assert.Equal(t, "The baseline of an indicator of the service's calls to one dependency; frozen while the caller or the dependency deploys.", mi.Description())
+						assert.Equal(t, "{value}", mi.Unit())
+						dp := mi.Gauge().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeDouble, dp.ValueType())
+						switch aggMap["deployment.dependency.baseline"] {
+						case "sum":
+							assert.InDelta(t, float64(4), dp.DoubleValue(), 0.01)
+						case "avg":
+							assert.InDelta(t, float64(2), dp.DoubleValue(), 0.01)
+						case "min":
+							assert.InDelta(t, float64(1), dp.DoubleValue(), 0.01)
+						case "max":
+							assert.InDelta(t, float64(3), dp.DoubleValue(), 0.01)
+						}
+						_, ok := dp.Attributes().Get("deployment.dependency.name")
+						assert.False(t, ok)
+						_, ok = dp.Attributes().Get("indicator.name")
+						assert.False(t, ok)
+					}
+				case "deployment.dependency.health.score":
+					if tt.name != "reaggregate_set" {
+						assert.False(t, validatedMetrics["deployment.dependency.health.score"], "Found a duplicate in the metrics slice: deployment.dependency.health.score")
+						validatedMetrics["deployment.dependency.health.score"] = true
+						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
+						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
+						assert.Equal(t, "Health score of the service's calls to one dependency, 0 (unhealthy) to 100 (healthy); no point while they are not judged.", mi.Description())
+						assert.Equal(t, "{score}", mi.Unit())
+						dp := mi.Gauge().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeDouble, dp.ValueType())
+						assert.InDelta(t, float64(1), dp.DoubleValue(), 0.01)
+						dependencyNameAttrVal, ok := dp.Attributes().Get("deployment.dependency.name")
+						assert.True(t, ok)
+						assert.Equal(t, "dependency_name-val", dependencyNameAttrVal.Str())
+					} else {
+						assert.False(t, validatedMetrics["deployment.dependency.health.score"], "Found a duplicate in the metrics slice: deployment.dependency.health.score")
+						validatedMetrics["deployment.dependency.health.score"] = true
+						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
+						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
+						assert.Equal(t, "Health score of the service's calls to one dependency, 0 (unhealthy) to 100 (healthy); no point while they are not judged.", mi.Description())
+						assert.Equal(t, "{score}", mi.Unit())
+						dp := mi.Gauge().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeDouble, dp.ValueType())
+						switch aggMap["deployment.dependency.health.score"] {
+						case "sum":
+							assert.InDelta(t, float64(4), dp.DoubleValue(), 0.01)
+						case "avg":
+							assert.InDelta(t, float64(2), dp.DoubleValue(), 0.01)
+						case "min":
+							assert.InDelta(t, float64(1), dp.DoubleValue(), 0.01)
+						case "max":
+							assert.InDelta(t, float64(3), dp.DoubleValue(), 0.01)
+						}
+						_, ok := dp.Attributes().Get("deployment.dependency.name")
+						assert.False(t, ok)
+					}
+				case "deployment.dependency.lower":
+					if tt.name != "reaggregate_set" {
+						assert.False(t, validatedMetrics["deployment.dependency.lower"], "Found a duplicate in the metrics slice: deployment.dependency.lower")
+						validatedMetrics["deployment.dependency.lower"] = true
+						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
+						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
+						assert.Equal(t, "Lower edge of the expected range of an indicator of the service's calls to one dependency.", mi.Description())
+						assert.Equal(t, "{value}", mi.Unit())
+						dp := mi.Gauge().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeDouble, dp.ValueType())
+						assert.InDelta(t, float64(1), dp.DoubleValue(), 0.01)
+						dependencyNameAttrVal, ok := dp.Attributes().Get("deployment.dependency.name")
+						assert.True(t, ok)
+						assert.Equal(t, "dependency_name-val", dependencyNameAttrVal.Str())
+						indicatorNameAttrVal, ok := dp.Attributes().Get("indicator.name")
+						assert.True(t, ok)
+						assert.Equal(t, "indicator_name-val", indicatorNameAttrVal.Str())
+					} else {
+						assert.False(t, validatedMetrics["deployment.dependency.lower"], "Found a duplicate in the metrics slice: deployment.dependency.lower")
+						validatedMetrics["deployment.dependency.lower"] = true
+						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
+						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
+						assert.Equal(t, "Lower edge of the expected range of an indicator of the service's calls to one dependency.", mi.Description())
+						assert.Equal(t, "{value}", mi.Unit())
+						dp := mi.Gauge().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeDouble, dp.ValueType())
+						switch aggMap["deployment.dependency.lower"] {
+						case "sum":
+							assert.InDelta(t, float64(4), dp.DoubleValue(), 0.01)
+						case "avg":
+							assert.InDelta(t, float64(2), dp.DoubleValue(), 0.01)
+						case "min":
+							assert.InDelta(t, float64(1), dp.DoubleValue(), 0.01)
+						case "max":
+							assert.InDelta(t, float64(3), dp.DoubleValue(), 0.01)
+						}
+						_, ok := dp.Attributes().Get("deployment.dependency.name")
+						assert.False(t, ok)
+						_, ok = dp.Attributes().Get("indicator.name")
+						assert.False(t, ok)
+					}
+				case "deployment.dependency.upper":
+					if tt.name != "reaggregate_set" {
+						assert.False(t, validatedMetrics["deployment.dependency.upper"], "Found a duplicate in the metrics slice: deployment.dependency.upper")
+						validatedMetrics["deployment.dependency.upper"] = true
+						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
+						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
+						assert.Equal(t, "Upper edge of the expected range of an indicator of the service's calls to one dependency.", mi.Description())
+						assert.Equal(t, "{value}", mi.Unit())
+						dp := mi.Gauge().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeDouble, dp.ValueType())
+						assert.InDelta(t, float64(1), dp.DoubleValue(), 0.01)
+						dependencyNameAttrVal, ok := dp.Attributes().Get("deployment.dependency.name")
+						assert.True(t, ok)
+						assert.Equal(t, "dependency_name-val", dependencyNameAttrVal.Str())
+						indicatorNameAttrVal, ok := dp.Attributes().Get("indicator.name")
+						assert.True(t, ok)
+						assert.Equal(t, "indicator_name-val", indicatorNameAttrVal.Str())
+					} else {
+						assert.False(t, validatedMetrics["deployment.dependency.upper"], "Found a duplicate in the metrics slice: deployment.dependency.upper")
+						validatedMetrics["deployment.dependency.upper"] = true
+						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
+						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
+						assert.Equal(t, "Upper edge of the expected range of an indicator of the service's calls to one dependency.", mi.Description())
+						assert.Equal(t, "{value}", mi.Unit())
+						dp := mi.Gauge().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeDouble, dp.ValueType())
+						switch aggMap["deployment.dependency.upper"] {
+						case "sum":
+							assert.InDelta(t, float64(4), dp.DoubleValue(), 0.01)
+						case "avg":
+							assert.InDelta(t, float64(2), dp.DoubleValue(), 0.01)
+						case "min":
+							assert.InDelta(t, float64(1), dp.DoubleValue(), 0.01)
+						case "max":
+							assert.InDelta(t, float64(3), dp.DoubleValue(), 0.01)
+						}
+						_, ok := dp.Attributes().Get("deployment.dependency.name")
+						assert.False(t, ok)
+						_, ok = dp.Attributes().Get("indicator.name")
+						assert.False(t, ok)
+					}
+				case "deployment.dependency.value":
+					if tt.name != "reaggregate_set" {
+						assert.False(t, validatedMetrics["deployment.dependency.value"], "Found a duplicate in the metrics slice: deployment.dependency.value")
+						validatedMetrics["deployment.dependency.value"] = true
+						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
+						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
+						assert.Equal(t, "An indicator of the service's calls to one dependency over the last evaluation interval - request_rate (calls per second), error_ratio (0-1), latency_p95 (seconds) - from its CLIENT and PRODUCER spans.", mi.Description())
+						assert.Equal(t, "{value}", mi.Unit())
+						dp := mi.Gauge().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeDouble, dp.ValueType())
+						assert.InDelta(t, float64(1), dp.DoubleValue(), 0.01)
+						dependencyNameAttrVal, ok := dp.Attributes().Get("deployment.dependency.name")
+						assert.True(t, ok)
+						assert.Equal(t, "dependency_name-val", dependencyNameAttrVal.Str())
+						indicatorNameAttrVal, ok := dp.Attributes().Get("indicator.name")
+						assert.True(t, ok)
+						assert.Equal(t, "indicator_name-val", indicatorNameAttrVal.Str())
+					} else {
+						assert.False(t, validatedMetrics["deployment.dependency.value"], "Found a duplicate in the metrics slice: deployment.dependency.value")
+						validatedMetrics["deployment.dependency.value"] = true
+						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
+						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
+						assert.Equal(t, "An indicator of the service's calls to one dependency over the last evaluation interval - request_rate (calls per second), error_ratio (0-1), latency_p95 (seconds) - from its CLIENT and PRODUCER spans.", mi.Description())
+						assert.Equal(t, "{value}", mi.Unit())
+						dp := mi.Gauge().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeDouble, dp.ValueType())
+						switch aggMap["deployment.dependency.value"] {
+						case "sum":
+							assert.InDelta(t, float64(4), dp.DoubleValue(), 0.01)
+						case "avg":
+							assert.InDelta(t, float64(2), dp.DoubleValue(), 0.01)
+						case "min":
+							assert.InDelta(t, float64(1), dp.DoubleValue(), 0.01)
+						case "max":
+							assert.InDelta(t, float64(3), dp.DoubleValue(), 0.01)
+						}
+						_, ok := dp.Attributes().Get("deployment.dependency.name")
+						assert.False(t, ok)
+						_, ok = dp.Attributes().Get("indicator.name")
 						assert.False(t, ok)
 					}
 				case "deployment.detection.time":
@@ -605,6 +873,46 @@ func TestMetricsBuilder(t *testing.T) {
 						_, ok := dp.Attributes().Get("deployment.cohort")
 						assert.False(t, ok)
 						_, ok = dp.Attributes().Get("deployment.health.verdict")
+						assert.False(t, ok)
+					}
+				case "deployment.impact.services":
+					if tt.name != "reaggregate_set" {
+						assert.False(t, validatedMetrics["deployment.impact.services"], "Found a duplicate in the metrics slice: deployment.impact.services")
+						validatedMetrics["deployment.impact.services"] = true
+						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
+						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
+						assert.Equal(t, "While the service deploys, how many of its callers' calls to it regressed since the deployment began (its blast radius, counted against the deployment).", mi.Description())
+						assert.Equal(t, "{service}", mi.Unit())
+						dp := mi.Gauge().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
+						assert.Equal(t, int64(1), dp.IntValue())
+						deploymentPhaseAttrVal, ok := dp.Attributes().Get("deployment.phase")
+						assert.True(t, ok)
+						assert.Equal(t, "steady", deploymentPhaseAttrVal.Str())
+					} else {
+						assert.False(t, validatedMetrics["deployment.impact.services"], "Found a duplicate in the metrics slice: deployment.impact.services")
+						validatedMetrics["deployment.impact.services"] = true
+						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
+						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
+						assert.Equal(t, "While the service deploys, how many of its callers' calls to it regressed since the deployment began (its blast radius, counted against the deployment).", mi.Description())
+						assert.Equal(t, "{service}", mi.Unit())
+						dp := mi.Gauge().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
+						switch aggMap["deployment.impact.services"] {
+						case "sum":
+							assert.Equal(t, int64(4), dp.IntValue())
+						case "avg":
+							assert.Equal(t, int64(2), dp.IntValue())
+						case "min":
+							assert.Equal(t, int64(1), dp.IntValue())
+						case "max":
+							assert.Equal(t, int64(3), dp.IntValue())
+						}
+						_, ok := dp.Attributes().Get("deployment.phase")
 						assert.False(t, ok)
 					}
 				case "deployment.indicator.baseline":

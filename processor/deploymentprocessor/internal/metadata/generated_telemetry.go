@@ -37,6 +37,7 @@ type TelemetryBuilder struct {
 	ProcessorDeploymentDeploymentsTracked metric.Int64Counter
 	ProcessorDeploymentEventsApplied      metric.Int64Counter
 	ProcessorDeploymentEventsIgnored      metric.Int64Counter
+	ProcessorDeploymentHealthDependencies metric.Int64ObservableGauge
 	ProcessorDeploymentHealthEvaluations  metric.Int64ObservableCounter
 	ProcessorDeploymentHealthEvicted      metric.Int64ObservableCounter
 	ProcessorDeploymentHealthRefused      metric.Int64ObservableCounter
@@ -98,6 +99,21 @@ func (builder *TelemetryBuilder) RegisterProcessorDeploymentDeploymentsActiveCal
 		cb(ctx, &observerInt64{inst: builder.ProcessorDeploymentDeploymentsActive, obs: o})
 		return nil
 	}, builder.ProcessorDeploymentDeploymentsActive)
+	if err != nil {
+		return err
+	}
+	builder.mu.Lock()
+	defer builder.mu.Unlock()
+	builder.registrations = append(builder.registrations, reg)
+	return nil
+}
+
+// RegisterProcessorDeploymentHealthDependenciesCallback sets callback for observable ProcessorDeploymentHealthDependencies metric.
+func (builder *TelemetryBuilder) RegisterProcessorDeploymentHealthDependenciesCallback(cb metric.Int64Callback) error {
+	reg, err := builder.meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
+		cb(ctx, &observerInt64{inst: builder.ProcessorDeploymentHealthDependencies, obs: o})
+		return nil
+	}, builder.ProcessorDeploymentHealthDependencies)
 	if err != nil {
 		return err
 	}
@@ -339,6 +355,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		metric.WithUnit("{event}"),
 	)
 	errs = errors.Join(errs, err)
+	builder.ProcessorDeploymentHealthDependencies, err = builder.meter.Int64ObservableGauge(
+		"otelcol_processor_deployment_health_dependencies",
+		metric.WithDescription("Edges of the service graph whose calls are judged - a service and one dependency it calls (at most health::dependencies::max_per_service per service). [Alpha]"),
+		metric.WithUnit("{edge}"),
+	)
+	errs = errors.Join(errs, err)
 	builder.ProcessorDeploymentHealthEvaluations, err = builder.meter.Int64ObservableCounter(
 		"otelcol_processor_deployment_health_evaluations",
 		metric.WithDescription("Health evaluations of a service (and its cohorts). [Alpha]"),
@@ -353,7 +375,7 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	errs = errors.Join(errs, err)
 	builder.ProcessorDeploymentHealthRefused, err = builder.meter.Int64ObservableCounter(
 		"otelcol_processor_deployment_health_refused",
-		metric.WithDescription("Services not judged because max_services were, and metric data points of new cumulative streams not followed because health::max_streams were. [Alpha]"),
+		metric.WithDescription("Services not judged because max_services were, metric data points of new cumulative streams not followed because health::max_streams were, and dependencies of a service not judged because health::dependencies::max_per_service were. [Alpha]"),
 		metric.WithUnit("{item}"),
 	)
 	errs = errors.Join(errs, err)

@@ -161,6 +161,20 @@ func AssertEqualProcessorDeploymentEventsIgnored(t *testing.T, tt *componenttest
 	metricdatatest.AssertEqual(t, want, got, opts...)
 }
 
+func AssertEqualProcessorDeploymentHealthDependencies(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
+	want := metricdata.Metrics{
+		Name:        "otelcol_processor_deployment_health_dependencies",
+		Description: "Edges of the service graph whose calls are judged - a service and one dependency it calls (at most health::dependencies::max_per_service per service). [Alpha]",
+		Unit:        "{edge}",
+		Data: metricdata.Gauge[int64]{
+			DataPoints: dps,
+		},
+	}
+	got, err := tt.GetMetric("otelcol_processor_deployment_health_dependencies")
+	require.NoError(t, err)
+	metricdatatest.AssertEqual(t, want, got, opts...)
+}
+
 func AssertEqualProcessorDeploymentHealthEvaluations(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_processor_deployment_health_evaluations",
@@ -196,7 +210,7 @@ func AssertEqualProcessorDeploymentHealthEvicted(t *testing.T, tt *componenttest
 func AssertEqualProcessorDeploymentHealthRefused(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_processor_deployment_health_refused",
-		Description: "Services not judged because max_services were, and metric data points of new cumulative streams not followed because health::max_streams were. [Alpha]",
+		Description: "Services not judged because max_services were, metric data points of new cumulative streams not followed because health::max_streams were, and dependencies of a service not judged because health::dependencies::max_per_service were. [Alpha]",
 		Unit:        "{item}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,

@@ -1,0 +1,194 @@
+// Copyright The deploylens Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package deploymentprocessor
+
+import (
+	"context"
+	"math"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/deploylens/deploylens/internal/deployevent"
+	"github.com/deploylens/deploylens/processor/deploymentprocessor/internal/tracker"
+)
+
+var paymentV2 = service{name: "payment", namespace: "shop", environment: "prod", version: "2.2.0"}
+
+// meshInterval sends 10 s ending at end: checkout's SERVER spans, each with
+// a CLIENT child calling payment (peer.service) that fails as callsFail,
+// and payment's own SERVER spans, failing as paymentFails.
+func (ps *pipelines) meshInterval(t *testing.T, rng *rand.Rand, end time.Time, callsFail, paymentFails float64) {
+	t.Helper()
+	td := ptrace.NewTraces()
+	add := func(svc service, instance string, rps float64, fill func(ptrace.SpanSlice, time.Time, time.Duration)) {
+		rs := td.ResourceSpans().AppendEmpty()
+		svc.putResource(rs.Resource().Attributes())
+		rs.Resource().Attributes().PutStr("service.instance.id", instance)
+		spans := rs.ScopeSpans().AppendEmpty().Spans()
+		n := int(rps * 10)
+		for i := range n {
+			at := end.Add(-10 * time.Second).Add(time.Duration(float64(i)+0.5) * 10 * time.Second / time.Duration(n))
+			latency := time.Duration(0.04 * math.Exp(0.5*rng.NormFloat64()) * float64(time.Second))
+			fill(spans, at, latency)
+		}
+	}
+	status := func(sp ptrace.Span, failRatio float64) {
+		code := int64(200)
+		if rng.Float64() < failRatio {
+			code = 503
+		}
+		sp.Attributes().PutInt("http.response.status_code", code)
+	}
+	add(checkoutV1, "co-a", 30, func(spans ptrace.SpanSlice, at time.Time, latency time.Duration) {
+		server := spans.AppendEmpty()
+		server.SetKind(ptrace.SpanKindServer)
+		server.SetStartTimestamp(pcommon.NewTimestampFromTime(at.Add(-2 * latency)))
+		server.SetEndTimestamp(pcommon.NewTimestampFromTime(at))
+		server.Attributes().PutInt("http.response.status_code", 200)
+		call := spans.AppendEmpty()
+		call.SetKind(ptrace.SpanKindClient)
+		call.SetStartTimestamp(pcommon.NewTimestampFromTime(at.Add(-latency - time.Millisecond)))
+		call.SetEndTimestamp(pcommon.NewTimestampFromTime(at.Add(-time.Millisecond)))
+		call.Attributes().PutStr("peer.service", "payment")
+		call.Attributes().PutStr("server.address", "payment.shop.svc")
+		status(call, callsFail)
+	})
+	add(paymentV2, "pay-a", 40, func(spans ptrace.SpanSlice, at time.Time, latency time.Duration) {
+		sp := spans.AppendEmpty()
+		sp.SetKind(ptrace.SpanKindServer)
+		sp.SetStartTimestamp(pcommon.NewTimestampFromTime(at.Add(-latency)))
+		sp.SetEndTimestamp(pcommon.NewTimestampFromTime(at))
+		status(sp, paymentFails)
+	})
+	ctx := context.Background()
+	ps.clock.Set(end)
+	require.NoError(t, ps.traces.ConsumeTraces(ctx, td))
+	ps.clock.Set(end.Add(5 * time.Second))
+	ps.proc.edges.Sweep(ps.clock.Now())
+	ps.proc.health.Sweep(ps.clock.Now())
+}
+
+// TestDependencyImpactEndToEnd: payment's rollout fails only checkout's
+// calls to it. Its deployment's alert names checkout's calls, checkout's
+// alert names payment's rollout, and the dependency metrics describe the edge.
+func TestDependencyImpactEndToEnd(t *testing.T) {
+	ps := newPipelines(t, pipelineOptions{})
+	rng := rand.New(rand.NewPCG(5, 8)) //nolint:gosec // test data
+	at := t0
+	for range 60 {
+		at = at.Add(10 * time.Second)
+		ps.meshInterval(t, rng, at, 0.004, 0.004)
+	}
+	ps.clock.Set(at)
+	ps.consumeEvents(t, deployevent.Event{Service: "payment", Namespace: "shop", Environment: "prod", Version: "2.3.0",
+		PreviousVersion: "2.2.0", ID: "pay-23", State: deployevent.StateStarted, Strategy: deployevent.StrategyRolling,
+		Source: deployevent.SourceGeneric, Timestamp: at})
+	for range 12 {
+		at = at.Add(10 * time.Second)
+		ps.meshInterval(t, rng, at, 0.08, 0.004)
+	}
+	paymentKey := tracker.Key{Namespace: "shop", Service: "payment", Environment: "prod"}
+	snap := ps.proc.HealthSnapshot(paymentKey)
+	require.NotNil(t, snap)
+	assert.True(t, snap.Alarm(), "%+v", snap.Health)
+	require.NotEmpty(t, snap.Health.Impact)
+	assert.Equal(t, "checkout", snap.Health.Impact[0].Peer.Service)
+
+	ps.logsSink.Reset()
+	ps.metricsSink.Reset()
+	ps.proc.emitSignals(context.Background(), at)
+	bodies := map[string]string{}
+	for _, ld := range ps.logsSink.AllLogs() {
+		eachRecord(ld, func(res pcommon.Map, lr plog.LogRecord) {
+			if lr.EventName() == deployevent.AlertEventName {
+				svc, _ := res.Get(deployevent.AttrServiceName)
+				bodies[svc.Str()] = lr.Body().Str()
+			}
+		})
+	}
+	assert.Contains(t, bodies["payment"], "payment 2.3.0 in prod: checkout's calls to payment fail")
+	assert.Contains(t, bodies["payment"], "after the rollout began")
+	if body, ok := bodies["checkout"]; ok {
+		assert.Contains(t, body, "explained by payment 2.3.0's rollout (deployment pay-23): calls to payment fail")
+	}
+	caller := ps.proc.HealthSnapshot(checkoutKey())
+	require.NotNil(t, caller)
+	require.NotEmpty(t, caller.Health.ExplainedBy)
+	assert.Contains(t, ps.proc.explanation(caller, at), "explained by payment 2.3.0's rollout (deployment pay-23): calls to payment fail")
+
+	found := map[string]float64{}
+	for _, md := range ps.metricsSink.AllMetrics() {
+		eachPoint(md, func(res pcommon.Map, name string, dp pmetric.NumberDataPoint) {
+			svc, _ := res.Get(deployevent.AttrServiceName)
+			dep, _ := dp.Attributes().Get("deployment.dependency.name")
+			ind, _ := dp.Attributes().Get("indicator.name")
+			key := svc.Str() + "|" + name + "|" + dep.Str() + "|" + ind.Str()
+			found[key] = dp.DoubleValue() + float64(dp.IntValue())
+		})
+	}
+	assert.Greater(t, found["checkout|deployment.dependency.value|payment|error_ratio"], 0.03)
+	assert.InDelta(t, 30, found["checkout|deployment.dependency.value|payment|request_rate"], 3)
+	assert.Contains(t, found, "checkout|deployment.dependency.health.score|payment|")
+	assert.Equal(t, 1.0, found["payment|deployment.impact.services||"])
+}
+
+// TestDependencyNamesAreBounded: a service calling more dependencies than
+// max_per_service is refused the rest, counted; its edges go with it.
+func TestDependencyNamesAreBounded(t *testing.T) {
+	ps := newPipelines(t, pipelineOptions{edit: func(c *Config) { c.Health.Dependencies.MaxPerService = 3 }})
+	td := ptrace.NewTraces()
+	rs := td.ResourceSpans().AppendEmpty()
+	checkoutV1.putResource(rs.Resource().Attributes())
+	spans := rs.ScopeSpans().AppendEmpty().Spans()
+	for i := range 10 {
+		sp := spans.AppendEmpty()
+		sp.SetKind(ptrace.SpanKindClient)
+		sp.SetStartTimestamp(pcommon.NewTimestampFromTime(t0))
+		sp.SetEndTimestamp(pcommon.NewTimestampFromTime(t0.Add(time.Millisecond)))
+		sp.Attributes().PutStr("server.address", "10.0.0."+string(rune('0'+i)))
+	}
+	db := spans.AppendEmpty()
+	db.SetKind(ptrace.SpanKindClient)
+	db.Attributes().PutStr("db.system.name", "postgresql")
+	db.Attributes().PutStr("db.namespace", "orders")
+	_, err := ps.proc.processTraces(context.Background(), td)
+	require.NoError(t, err)
+	assert.Equal(t, 3, ps.proc.edges.Len())
+	assert.Equal(t, uint64(8), ps.proc.edges.DependencyRefused())
+	ps.proc.forget(checkoutKey(), tracker.EvictIdle)
+	assert.Zero(t, ps.proc.edges.Len())
+}
+
+func eachRecord(ld plog.Logs, fn func(pcommon.Map, plog.LogRecord)) {
+	for _, rl := range ld.ResourceLogs().All() {
+		for _, sl := range rl.ScopeLogs().All() {
+			for _, lr := range sl.LogRecords().All() {
+				fn(rl.Resource().Attributes(), lr)
+			}
+		}
+	}
+}
+
+func eachPoint(md pmetric.Metrics, fn func(pcommon.Map, string, pmetric.NumberDataPoint)) {
+	for _, rm := range md.ResourceMetrics().All() {
+		for _, sm := range rm.ScopeMetrics().All() {
+			for _, m := range sm.Metrics().All() {
+				if m.Type() != pmetric.MetricTypeGauge {
+					continue
+				}
+				for _, dp := range m.Gauge().DataPoints().All() {
+					fn(rm.Resource().Attributes(), m.Name(), dp)
+				}
+			}
+		}
+	}
+}
