@@ -154,6 +154,12 @@ type StateConfig struct {
 	MaxIndicators int `mapstructure:"max_indicators"`
 	// SparklinePoints is how many points an indicator's sparkline keeps.
 	SparklinePoints int `mapstructure:"sparkline_points"`
+	// MaxEdges is the most service-graph edges (caller, dependency) kept;
+	// the least recently updated one makes room for a new one.
+	MaxEdges int `mapstructure:"max_edges"`
+	// EdgeTTL drops an edge not updated for this long: the graph shows the
+	// calls a service makes now, not the ones it made hours ago.
+	EdgeTTL time.Duration `mapstructure:"edge_ttl"`
 }
 
 var (
@@ -310,6 +316,8 @@ func (s *StateConfig) validate() []error {
 	positiveInt("history", s.History)
 	positiveInt("max_indicators", s.MaxIndicators)
 	positiveInt("sparkline_points", s.SparklinePoints)
+	positiveInt("max_edges", s.MaxEdges)
+	positiveDur("edge_ttl", s.EdgeTTL)
 	return errs
 }
 

@@ -63,7 +63,7 @@ func TestConfigDefaults(t *testing.T) {
 	assert.Equal(t, 2*time.Second, g.StatusRefreshInterval)
 	assert.Equal(t, StateConfig{
 		MaxServices: 1000, ServiceTTL: 24 * time.Hour, MaxAlerts: 10000, AlertTTL: 30 * time.Minute,
-		History: 10, MaxIndicators: 16, SparklinePoints: 60,
+		History: 10, MaxIndicators: 16, SparklinePoints: 60, MaxEdges: 10000, EdgeTTL: 30 * time.Minute,
 	}, cfg.State)
 	q := cfg.QueueConfig.Get()
 	require.NotNil(t, q)
@@ -107,7 +107,7 @@ func TestConfigEveryOption(t *testing.T) {
 	assert.Equal(t, 5*time.Second, g.StatusRefreshInterval)
 	assert.Equal(t, StateConfig{
 		MaxServices: 50, ServiceTTL: time.Hour, MaxAlerts: 100, AlertTTL: 10 * time.Minute,
-		History: 3, MaxIndicators: 4, SparklinePoints: 20,
+		History: 3, MaxIndicators: 4, SparklinePoints: 20, MaxEdges: 200, EdgeTTL: 5 * time.Minute,
 	}, cfg.State)
 	q := cfg.QueueConfig.Get()
 	assert.Equal(t, int64(500), q.QueueSize)
@@ -156,6 +156,7 @@ func TestConfigValidateErrors(t *testing.T) {
 			"state::max_services: must be positive", "state::service_ttl: must be positive",
 			"state::max_alerts: must be positive", "state::alert_ttl: must be positive", "state::history: must be positive",
 			"state::max_indicators: must be positive", "state::sparkline_points: must be positive",
+			"state::max_edges: must be positive", "state::edge_ttl: must be positive",
 		}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

@@ -119,12 +119,13 @@ func newCore(cfg *Config, set exporter.Settings) (*core, error) {
 	}
 	err = tb.RegisterExporterDeploymentStateEntriesCallback(func(_ context.Context, o metric.Int64Observer) error {
 		c.mu.Lock()
-		services, alerts, resolved, indicators := len(c.st.services), len(c.st.alerts), len(c.st.resolved), c.st.indicators
+		services, alerts, resolved, indicators, edges := len(c.st.services), len(c.st.alerts), len(c.st.resolved), c.st.indicators, len(c.st.edges)
 		c.mu.Unlock()
 		o.Observe(int64(services), metric.WithAttributeSet(attribute.NewSet(attribute.String("kind", "service"))))
 		o.Observe(int64(alerts), metric.WithAttributeSet(attribute.NewSet(attribute.String("kind", "alert"))))
 		o.Observe(int64(resolved), metric.WithAttributeSet(attribute.NewSet(attribute.String("kind", "resolved"))))
 		o.Observe(int64(indicators), metric.WithAttributeSet(attribute.NewSet(attribute.String("kind", "indicator"))))
+		o.Observe(int64(edges), metric.WithAttributeSet(attribute.NewSet(attribute.String("kind", "edge"))))
 		return nil
 	})
 	if err != nil {
@@ -420,8 +421,9 @@ func (c *core) enqueue(ctx context.Context, out batches) error {
 }
 
 // consumeMetrics updates the state from deployment.health.score, .verdict
-// and .recommendation and deployment.indicator.value/.baseline data points;
-// nothing else is read.
+// and .recommendation, deployment.indicator.value/.baseline, and the service
+// graph's deployment.dependency.* and deployment.impact.services data
+// points; nothing else is read.
 func (c *core) consumeMetrics(ctx context.Context, md pmetric.Metrics) error {
 	now := c.now()
 	c.mu.Lock()
@@ -438,7 +440,9 @@ func (c *core) consumeMetrics(ctx context.Context, md pmetric.Metrics) error {
 			for k := 0; k < ms.Len(); k++ {
 				m := ms.At(k)
 				switch m.Name() {
-				case metricHealthScore, metricHealthVerdict, metricHealthRecommendation, metricIndicatorValue, metricIndicatorBaseline:
+				case metricHealthScore, metricHealthVerdict, metricHealthRecommendation, metricIndicatorValue, metricIndicatorBaseline,
+					metricDependencyValue, metricDependencyBaseline, metricDependencyLower, metricDependencyUpper, metricDependencyScore,
+					metricImpactServices:
 				default:
 					continue
 				}
@@ -516,5 +520,36 @@ func (c *core) applyPoint(name string, res pcommon.Map, dp pmetric.NumberDataPoi
 			return
 		}
 		c.st.applyIndicator(key, ind, pointValue(dp), at, name == metricIndicatorBaseline, now)
+	case metricDependencyValue, metricDependencyBaseline, metricDependencyLower, metricDependencyUpper, metricDependencyScore:
+		if cohort := str(attrs, deployevent.AttrDeploymentCohort); cohort == string(deployevent.CohortBaseline) {
+			return
+		}
+		p := edgePoint{Key: edgeKey{Caller: key, Dependency: str(attrs, attrDependencyName)}, Value: pointValue(dp), At: at}
+		if p.Key.Dependency == "" {
+			return
+		}
+		switch name {
+		case metricDependencyScore:
+			p.Field = edgeScore
+		case metricDependencyBaseline:
+			p.Field = edgeBaseline
+		case metricDependencyLower:
+			p.Field = edgeLower
+		case metricDependencyUpper:
+			p.Field = edgeUpper
+		default:
+			p.Field = edgeValue
+		}
+		if p.Field != edgeScore {
+			if p.Indicator = edgeIndicator(str(attrs, deployevent.AttrIndicatorName)); p.Indicator < 0 {
+				return
+			}
+		}
+		c.st.applyEdge(&p, now)
+	case metricImpactServices:
+		if cohort := str(attrs, deployevent.AttrDeploymentCohort); cohort == string(deployevent.CohortBaseline) {
+			return
+		}
+		c.st.applyImpact(key, pointValue(dp), at, now)
 	}
 }

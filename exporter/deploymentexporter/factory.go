@@ -37,6 +37,8 @@ const (
 	defaultHistory                = 10
 	defaultMaxIndicators          = 16
 	defaultSparklinePoints        = 60
+	defaultMaxEdges               = 10000
+	defaultEdgeTTL                = 30 * time.Minute
 	// defaultQueueConsumers is 1 so a resolve never overtakes the firing
 	// notification of the same alert on its way to one target.
 	defaultQueueConsumers = 1
@@ -89,6 +91,8 @@ func createDefaultConfig() component.Config {
 			History:         defaultHistory,
 			MaxIndicators:   defaultMaxIndicators,
 			SparklinePoints: defaultSparklinePoints,
+			MaxEdges:        defaultMaxEdges,
+			EdgeTTL:         defaultEdgeTTL,
 		},
 		QueueConfig:   configoptional.Some(queue),
 		BackOffConfig: configretry.NewDefaultBackOffConfig(),

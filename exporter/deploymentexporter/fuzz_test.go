@@ -71,6 +71,8 @@ func FuzzGate(f *testing.F) {
 	f.Add("POST", "/v1/gate/rollback", "", `{"name":"checkout","metadata":null}`)
 	f.Add("POST", "/v1/gate/rollback", "", `not json`)
 	f.Add("GET", "/v1/status", "service=checkout", "")
+	f.Add("GET", "/v1/graph", "service=checkout&environment=production", "")
+	f.Add("GET", "/v1/graph", "namespace=%00&service=", "")
 	f.Fuzz(func(t *testing.T, method, path, rawQuery, body string) {
 		if method != http.MethodGet && method != http.MethodPost {
 			method = http.MethodPost

@@ -55,6 +55,7 @@ func newGateServer(c *core, cfg *GateConfig) *gateServer {
 	g.mux.HandleFunc("GET /{$}", g.handlePage)
 	g.mux.HandleFunc("GET "+pathStatus, g.handleStatus)
 	g.mux.HandleFunc("GET "+pathVerdict, g.handleVerdict)
+	g.mux.HandleFunc("GET "+pathGraph, g.handleGraph)
 	g.mux.HandleFunc("POST "+pathGate, g.handleGate)
 	g.mux.HandleFunc("POST "+pathRollback, g.handleRollback)
 	return g

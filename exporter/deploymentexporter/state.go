@@ -129,6 +129,13 @@ type serviceView struct {
 	Canary     health
 	Scores     ring[timedValue]
 	Indicators map[string]*indicator
+	// Edges are the service's calls by dependency name (the service graph);
+	// state.edges holds the same entries, for the limit and the TTL.
+	Edges map[string]*edge
+	// Impact is deployment.impact.services of the current deployment: how
+	// many of its callers' call edges regressed. Known when ImpactAt is set.
+	Impact     int64
+	ImpactAt   time.Time
 	FirstSeen  time.Time
 	LastUpdate time.Time
 }
@@ -172,6 +179,10 @@ type state struct {
 	serviceOrder  *lru.Order[serviceKey]
 	alertOrder    *lru.Order[string]
 	resolvedOrder *lru.Order[string]
+	// edges is the service graph over every view, bounded by max_edges and
+	// edge_ttl in the recency order edgeOrder.
+	edges     map[edgeKey]*edge
+	edgeOrder *lru.Order[edgeKey]
 }
 
 type dropKey struct{ kind, reason string }
@@ -183,10 +194,12 @@ func newState(cfg StateConfig) *state {
 		alerts:   map[string]*alertEntry{},
 		resolved: map[string]time.Time{},
 		dropped:  map[dropKey]int64{},
+		edges:    map[edgeKey]*edge{},
 
 		serviceOrder:  lru.New[serviceKey](),
 		alertOrder:    lru.New[string](),
 		resolvedOrder: lru.New[string](),
+		edgeOrder:     lru.New[edgeKey](),
 	}
 }
 
@@ -218,9 +231,16 @@ func (s *state) view(key serviceKey, now time.Time) *serviceView {
 	return v
 }
 
+// deleteService forgets a view and everything keyed by it: its indicators
+// and its edges go with it (counted as the service's drop, not their own).
 func (s *state) deleteService(key serviceKey) {
 	if v, ok := s.services[key]; ok {
 		s.indicators -= len(v.Indicators)
+		for dep := range v.Edges {
+			k := edgeKey{Caller: key, Dependency: dep}
+			delete(s.edges, k)
+			s.edgeOrder.Remove(k)
+		}
 	}
 	delete(s.services, key)
 	s.serviceOrder.Remove(key)
@@ -278,6 +298,7 @@ func (s *state) applyLifecycle(ev *deployevent.Event, now time.Time) {
 		v.Deployment = d
 		// A new deployment is judged afresh: the last one's health says nothing about it.
 		v.Health, v.Canary = health{}, health{}
+		v.Impact, v.ImpactAt = 0, time.Time{}
 		v.Scores.reset()
 	}
 	if ev.Version != "" {
@@ -465,6 +486,10 @@ func (s *state) sweep(now time.Time) {
 	for fp, ok := s.resolvedOrder.Oldest(); ok && now.Sub(s.resolved[fp]) > s.cfg.AlertTTL; fp, ok = s.resolvedOrder.Oldest() {
 		s.deleteResolved(fp)
 		s.drop("resolved", "ttl")
+	}
+	for k, ok := s.edgeOrder.Oldest(); ok && now.Sub(s.edges[k].LastUpdate) > s.cfg.EdgeTTL; k, ok = s.edgeOrder.Oldest() {
+		s.deleteEdge(k)
+		s.drop("edge", "ttl")
 	}
 }
 

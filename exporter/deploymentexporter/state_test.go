@@ -110,6 +110,7 @@ func TestStateBounds(t *testing.T) {
 		{Value: 2, Attributes: attribute.NewSet(attribute.String("kind", "alert"))},
 		{Value: 0, Attributes: attribute.NewSet(attribute.String("kind", "resolved"))},
 		{Value: 3, Attributes: attribute.NewSet(attribute.String("kind", "indicator"))},
+		{Value: 0, Attributes: attribute.NewSet(attribute.String("kind", "edge"))},
 	}, metricdatatest.IgnoreTimestamp())
 
 	clock.Advance(11 * time.Minute)

@@ -68,6 +68,13 @@ type verdictResult struct {
 // lookup finds the one view q names; it returns a reason when there is none
 // or more than one.
 func (s *state) lookup(q query) (*serviceView, string) {
+	v, _, why := s.find(q)
+	return v, why
+}
+
+// find is lookup that also says how many views match q: 0 (unknown), 1 (v)
+// or more (ambiguous), so an API can answer 404 and 409 apart.
+func (s *state) find(q query) (v *serviceView, matched int, reason string) {
 	var matches []*serviceView
 	for k, v := range s.services {
 		if k.Service != q.Service ||
@@ -79,16 +86,16 @@ func (s *state) lookup(q query) (*serviceView, string) {
 	}
 	switch len(matches) {
 	case 0:
-		return nil, "deploylens has seen no deployment, health data or alert for " + q.String()
+		return nil, 0, "deploylens has seen no deployment, health data or alert for " + q.String()
 	case 1:
-		return matches[0], ""
+		return matches[0], 1, ""
 	}
 	keys := make([]string, 0, len(matches))
-	for _, v := range matches {
-		keys = append(keys, v.Key.String())
+	for _, m := range matches {
+		keys = append(keys, m.Key.String())
 	}
 	sort.Strings(keys)
-	return nil, fmt.Sprintf("%s matches %d services (%s); add namespace and environment", q, len(keys), strings.Join(keys, ", "))
+	return nil, len(keys), fmt.Sprintf("%s matches %d services (%s); add namespace and environment", q, len(keys), strings.Join(keys, ", "))
 }
 
 // verdict judges the deployment q names at now:

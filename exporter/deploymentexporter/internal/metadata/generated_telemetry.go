@@ -137,13 +137,13 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	errs = errors.Join(errs, err)
 	builder.ExporterDeploymentStateDropped, err = builder.meter.Int64Counter(
 		"otelcol_exporter_deployment_state_dropped",
-		metric.WithDescription("Services, firing alerts and remembered resolves dropped from the state, and indicators refused at max_indicators, to make room (limit) or because they were not updated within their TTL. [Alpha]"),
+		metric.WithDescription("Services, firing alerts, remembered resolves and service-graph edges dropped from the state, and indicators refused at max_indicators, to make room (limit) or because they were not updated within their TTL. The indicators and edges of a dropped service go with it and are not counted again. [Alpha]"),
 		metric.WithUnit("{entry}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.ExporterDeploymentStateEntries, err = builder.meter.Int64ObservableGauge(
 		"otelcol_exporter_deployment_state_entries",
-		metric.WithDescription("Services, firing alerts, remembered resolves and the views' indicators (at most max_indicators per view) currently held in the state. [Alpha]"),
+		metric.WithDescription("Services, firing alerts, remembered resolves, the views' indicators (at most max_indicators per view) and service-graph edges (at most max_edges) currently held in the state. [Alpha]"),
 		metric.WithUnit("{entry}"),
 	)
 	errs = errors.Join(errs, err)

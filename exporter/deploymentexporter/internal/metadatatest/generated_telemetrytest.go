@@ -136,7 +136,7 @@ func AssertEqualExporterDeploymentRecordsInvalid(t *testing.T, tt *componenttest
 func AssertEqualExporterDeploymentStateDropped(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_exporter_deployment_state_dropped",
-		Description: "Services, firing alerts and remembered resolves dropped from the state, and indicators refused at max_indicators, to make room (limit) or because they were not updated within their TTL. [Alpha]",
+		Description: "Services, firing alerts, remembered resolves and service-graph edges dropped from the state, and indicators refused at max_indicators, to make room (limit) or because they were not updated within their TTL. The indicators and edges of a dropped service go with it and are not counted again. [Alpha]",
 		Unit:        "{entry}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,
@@ -152,7 +152,7 @@ func AssertEqualExporterDeploymentStateDropped(t *testing.T, tt *componenttest.T
 func AssertEqualExporterDeploymentStateEntries(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_exporter_deployment_state_entries",
-		Description: "Services, firing alerts, remembered resolves and the views' indicators (at most max_indicators per view) currently held in the state. [Alpha]",
+		Description: "Services, firing alerts, remembered resolves, the views' indicators (at most max_indicators per view) and service-graph edges (at most max_edges) currently held in the state. [Alpha]",
 		Unit:        "{entry}",
 		Data: metricdata.Gauge[int64]{
 			DataPoints: dps,
