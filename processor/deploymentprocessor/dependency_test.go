@@ -18,6 +18,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/deploylens/deploylens/internal/deployevent"
+	"github.com/deploylens/deploylens/processor/deploymentprocessor/internal/health"
 	"github.com/deploylens/deploylens/processor/deploymentprocessor/internal/tracker"
 )
 
@@ -191,4 +192,50 @@ func eachPoint(md pmetric.Metrics, fn func(pcommon.Map, string, pmetric.NumberDa
 			}
 		}
 	}
+}
+
+// TestDependencyFromClientMetrics: http.client.request.duration points
+// count on the edge their server.address names (cumulative, as SDKs export
+// them), each dependency on its own edge.
+func TestDependencyFromClientMetrics(t *testing.T) {
+	ps := newPipelines(t, pipelineOptions{})
+	var count [2]uint64
+	start := pcommon.NewTimestampFromTime(t0)
+	for step := 1; step <= 12; step++ {
+		end := t0.Add(time.Duration(step) * 10 * time.Second)
+		md := pmetric.NewMetrics()
+		rm := md.ResourceMetrics().AppendEmpty()
+		checkoutV1.putResource(rm.Resource().Attributes())
+		rm.Resource().Attributes().PutStr("service.instance.id", "co-a")
+		m := rm.ScopeMetrics().AppendEmpty().Metrics().AppendEmpty()
+		m.SetName("http.client.request.duration")
+		m.SetUnit("s")
+		h := m.SetEmptyHistogram()
+		h.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+		for i, dep := range []string{"payment", "inventory"} {
+			count[i] += uint64(200 * (i + 1))
+			dp := h.DataPoints().AppendEmpty()
+			dp.SetStartTimestamp(start)
+			dp.SetTimestamp(pcommon.NewTimestampFromTime(end))
+			dp.Attributes().PutStr("server.address", dep)
+			dp.Attributes().PutInt("http.response.status_code", 200)
+			dp.SetCount(count[i])
+			dp.ExplicitBounds().FromRaw([]float64{0.05, 0.1, 0.5})
+			dp.BucketCounts().FromRaw([]uint64{count[i] / 2, count[i] / 2, 0, 0})
+		}
+		ps.clock.Set(end)
+		require.NoError(t, ps.metrics.ConsumeMetrics(context.Background(), md))
+		ps.clock.Set(end.Add(5 * time.Second))
+		ps.proc.edges.Sweep(ps.clock.Now())
+	}
+	rates := map[string]float64{}
+	ps.proc.edges.Outgoing(health.Key{Namespace: "shop", Service: "checkout", Environment: "prod"}, func(snap *health.Snapshot) {
+		for _, ev := range snap.Health.Indicators {
+			if ev.Indicator == "request_rate" {
+				rates[snap.Key.Dependency] = ev.Value
+			}
+		}
+	})
+	assert.InDelta(t, 20, rates["payment"], 0.5)
+	assert.InDelta(t, 40, rates["inventory"], 0.5)
 }

@@ -6,6 +6,7 @@ package deploymentprocessor // import "github.com/deploylens/deploylens/processo
 import (
 	"context"
 	"errors"
+	"slices"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -217,6 +218,56 @@ func (p *deploymentProcessor) healthMetrics(key tracker.Key, tag tracker.Tag, re
 		s.Lock()
 		s.AddMetrics(&src, scopes)
 		s.Unlock()
+		if p.edges != nil {
+			p.dependencyMetrics(key, &src, scopes)
+		}
+	}
+}
+
+// dependencyMetrics counts a resource's semconv client duration histograms
+// on the edge of each dependency their points name.
+func (p *deploymentProcessor) dependencyMetrics(key tracker.Key, src *indicators.Source, scopes pmetric.ScopeMetricsSlice) {
+	cache := edgeCache{engine: p.edges, caller: serviceHealthKey(key)}
+	for i := range scopes.Len() {
+		metrics := scopes.At(i).Metrics()
+		for j := range metrics.Len() {
+			m := metrics.At(j)
+			if !indicators.ClientMetric(m.Name()) {
+				continue
+			}
+			// Each dependency the points name, once: the extractor counts its points.
+			var seen [edgeCacheSize]indicators.DependencyName
+			n := 0
+			eachHistogramPoint(m, func(attrs pcommon.Map) {
+				name := indicators.DependencyOf(attrs)
+				if name.Empty() || slices.Contains(seen[:n], name) {
+					return
+				}
+				if n < len(seen) {
+					seen[n] = name
+					n++
+				}
+				if s := cache.get(name); s != nil {
+					cache.lock(s)
+					s.AddDependencyMetric(src, m, name)
+				}
+			})
+		}
+	}
+	cache.lock(nil)
+}
+
+// eachHistogramPoint calls fn with the attributes of each point of a histogram.
+func eachHistogramPoint(m pmetric.Metric, fn func(pcommon.Map)) {
+	switch m.Type() {
+	case pmetric.MetricTypeHistogram:
+		for _, dp := range m.Histogram().DataPoints().All() {
+			fn(dp.Attributes())
+		}
+	case pmetric.MetricTypeExponentialHistogram:
+		for _, dp := range m.ExponentialHistogram().DataPoints().All() {
+			fn(dp.Attributes())
+		}
 	}
 }
 

@@ -182,7 +182,6 @@ func (hc *HealthConfig) edgeConfig(c health.Config) (health.Config, error) {
 	c.Indicators = nil
 	c.MaxDependencies = hc.Dependencies.MaxPerService
 	c.MaxKeys = hc.Dependencies.MaxEdges
-	c.MaxStreams = 0
 	return c, nil
 }
 

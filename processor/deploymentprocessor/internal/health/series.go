@@ -123,6 +123,16 @@ func (s *Series) AddSpan(src *indicators.Source, span ptrace.Span) {
 	s.engine.extractor.AddSpan(s.window, src, span, s)
 }
 
+// AddDependencyMetric counts the points of a client duration histogram
+// that call dep (an edge's calls); the series must be locked.
+func (s *Series) AddDependencyMetric(src *indicators.Source, m pmetric.Metric, dep indicators.DependencyName) {
+	s.seen(src.Now)
+	if s.streams == nil {
+		s.streams = indicators.NewStreams(s.engine.limit)
+	}
+	s.engine.extractor.AddDependencyMetric(s.window, s.streams, src, m, dep, s)
+}
+
 // AddMetrics counts a resource's metrics; the series must be locked.
 func (s *Series) AddMetrics(src *indicators.Source, scopes pmetric.ScopeMetricsSlice) {
 	s.seen(src.Now)

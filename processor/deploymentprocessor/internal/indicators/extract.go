@@ -25,6 +25,12 @@ const (
 	MetricRPCServerDuration  = "rpc.server.duration"
 	MetricRPCServerCall      = "rpc.server.call.duration"
 
+	// The semconv client metrics: a service's calls, per dependency.
+	MetricHTTPClientDuration = "http.client.request.duration"
+	MetricRPCClientDuration  = "rpc.client.duration"
+	MetricRPCClientCall      = "rpc.client.call.duration"
+	MetricDBClientDuration   = "db.client.operation.duration"
+
 	attrHTTPStatus       = "http.response.status_code"
 	attrHTTPStatusLegacy = "http.status_code"
 	attrGRPCStatus       = "rpc.grpc.status_code"
@@ -360,7 +366,7 @@ func (x *Extractor) AddMetrics(w *Window, st *Streams, src *Source, scopes pmetr
 			name := m.Name()
 			switch name {
 			case MetricHTTPServerDuration, MetricRPCServerDuration, MetricRPCServerCall:
-				x.addRequestHistogram(w, st, src, m, c)
+				x.addRequestHistogram(w, st, src, m, c, nil)
 			}
 			if uses, ok := x.uses[name]; ok {
 				for _, u := range uses {
@@ -383,13 +389,31 @@ func secondsPerUnit(m pmetric.Metric) float64 {
 	case "s":
 		return 1
 	}
-	if m.Name() == MetricRPCServerDuration {
+	if n := m.Name(); n == MetricRPCServerDuration || n == MetricRPCClientDuration {
 		return 1e-3 // milliseconds in the semantic conventions that define it
 	}
 	return 1
 }
 
-func (x *Extractor) addRequestHistogram(w *Window, st *Streams, src *Source, m pmetric.Metric, c Closer) {
+// ClientMetric tells whether a metric is a semconv client duration
+// histogram: calls, whose points name their dependency.
+func ClientMetric(name string) bool {
+	switch name {
+	case MetricHTTPClientDuration, MetricRPCClientDuration, MetricRPCClientCall, MetricDBClientDuration:
+		return true
+	}
+	return false
+}
+
+// AddDependencyMetric counts the points of a client duration histogram
+// that call dep, as AddMetrics counts request histograms.
+func (x *Extractor) AddDependencyMetric(w *Window, st *Streams, src *Source, m pmetric.Metric, dep DependencyName, c Closer) {
+	x.addRequestHistogram(w, st, src, m, c, &dep)
+}
+
+// addRequestHistogram counts a request histogram's points (only those that
+// call only, when set).
+func (x *Extractor) addRequestHistogram(w *Window, st *Streams, src *Source, m pmetric.Metric, c Closer, only *DependencyName) {
 	scale := secondsPerUnit(m)
 	var cov coverage
 	stream := requestStream{nameHash: maphash.String(hashSeed, m.Name()), cov: &cov}
@@ -398,6 +422,9 @@ func (x *Extractor) addRequestHistogram(w *Window, st *Streams, src *Source, m p
 		h := m.Histogram()
 		cumulative := h.AggregationTemporality() == pmetric.AggregationTemporalityCumulative
 		for _, dp := range h.DataPoints().All() {
+			if only != nil && DependencyOf(dp.Attributes()) != *only {
+				continue
+			}
 			acc, _, ok := x.requestPoint(w, src, c, stream, dp.Timestamp(), dp.Attributes(), func(id uint64, ts int64) (histDelta, bool) {
 				return st.explicitDelta(id, dp, cumulative, ts)
 			})
@@ -414,6 +441,9 @@ func (x *Extractor) addRequestHistogram(w *Window, st *Streams, src *Source, m p
 		h := m.ExponentialHistogram()
 		cumulative := h.AggregationTemporality() == pmetric.AggregationTemporalityCumulative
 		for _, dp := range h.DataPoints().All() {
+			if only != nil && DependencyOf(dp.Attributes()) != *only {
+				continue
+			}
 			acc, d, ok := x.requestPoint(w, src, c, stream, dp.Timestamp(), dp.Attributes(), func(id uint64, ts int64) (histDelta, bool) {
 				return st.exponentialDelta(id, dp, cumulative, ts)
 			})
