@@ -9,6 +9,7 @@ package indicators // import "github.com/deploylens/deploylens/bench/indicators"
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -26,7 +27,7 @@ import (
 
 // SpansPerBatch is the size of the batch every contender processes (the
 // tagging benchmark's: 10 resources, 5 services in two versions, 10 scopes
-// of 100 SERVER spans each).
+// of 100 spans each, every other one a CLIENT call: NewBatch).
 const SpansPerBatch = tagging.SpansPerBatch
 
 // step is how far each batch moves in time: every five batches each service
@@ -60,7 +61,7 @@ func (c Contender) Close() {
 // Run benchmarks the contender on one batch, moved forward in time before
 // each iteration (outside the timer) so that data time flows as it would.
 func (c Contender) Run(b *testing.B) {
-	td := tagging.NewBatch()
+	td := NewBatch()
 	// Data time starts two hours ago and moves 2 s a batch: it stays behind
 	// the clock (the processor counts data from the future as now).
 	base := time.Now().Add(-2 * time.Hour).Truncate(10 * time.Second)
@@ -85,6 +86,32 @@ func (c Contender) Run(b *testing.B) {
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/SpansPerBatch, "ns/span")
 }
 
+// Dependencies is how many services each service of the batch calls.
+const Dependencies = 4
+
+// NewBatch is the tagging benchmark's batch with every other span an
+// outgoing call (CLIENT, peer.service one of Dependencies services, its
+// server.address that service's): what a service's traces look like, so
+// that the dependency indicators pay their share.
+func NewBatch() ptrace.Traces {
+	td := tagging.NewBatch()
+	rss := td.ResourceSpans()
+	for i := 0; i < rss.Len(); i++ {
+		sss := rss.At(i).ScopeSpans()
+		for j := 0; j < sss.Len(); j++ {
+			spans := sss.At(j).Spans()
+			for k := 1; k < spans.Len(); k += 2 {
+				sp := spans.At(k)
+				sp.SetKind(ptrace.SpanKindClient)
+				peer := fmt.Sprintf("dependency-%d", (k/2)%Dependencies)
+				sp.Attributes().PutStr("peer.service", peer)
+				sp.Attributes().PutStr("server.address", peer+".shop.svc")
+			}
+		}
+	}
+	return td
+}
+
 // shift stamps the batch's spans as ending within the second after start.
 func shift(td ptrace.Traces, start time.Time) {
 	rss := td.ResourceSpans()
@@ -103,20 +130,32 @@ func shift(td ptrace.Traces, start time.Time) {
 	}
 }
 
-// Deployment is our processor with health on and tagging off: per resource a
-// tracker lookup, per span an accumulator update; per service and interval
+// Deployment is our processor with health on (dependency indicators too)
+// and tagging off: per resource a tracker lookup, per span an accumulator
+// update (the service's for SERVER spans, the dependency's for CLIENT ones); per service and interval
 // the detectors' updates and an evaluation. Half the services are deploying
 // (cohorts, comparisons).
-func Deployment() (Contender, error) {
+func Deployment() (Contender, error) { return deployment(true) }
+
+// DeploymentWithoutDependencies is Deployment with dependency indicators
+// off: the CLIENT spans are skipped.
+func DeploymentWithoutDependencies() (Contender, error) { return deployment(false) }
+
+func deployment(dependencies bool) (Contender, error) {
 	factory := deploymentprocessor.NewFactory()
 	cfg := factory.CreateDefaultConfig().(*deploymentprocessor.Config)
 	cfg.Tagging.Traces.Attributes = []string{}
 	cfg.Inference.Enabled = false
+	cfg.Health.Dependencies.Enabled = dependencies
 	consume, closeFn, err := tagging.StartProcessor(cfg, tagging.DeploymentsStarted(tagging.Resources/4, deployevent.StrategyRolling))
 	if err != nil {
 		return Contender{}, err
 	}
-	return Contender{Name: "deployment (health indicators, tagging off)", consume: consume, close: closeFn}, nil
+	name := "deployment (health indicators, tagging off)"
+	if !dependencies {
+		name = "deployment (health indicators, dependencies off)"
+	}
+	return Contender{Name: name, consume: consume, close: closeFn}, nil
 }
 
 // SpanMetrics is contrib's spanmetricsconnector with its default

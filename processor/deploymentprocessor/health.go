@@ -127,12 +127,14 @@ func (p *deploymentProcessor) healthSource(key tracker.Key, tag tracker.Tag, res
 func (p *deploymentProcessor) healthSpans(key tracker.Key, tag tracker.Tag, res pcommon.Map, scopes ptrace.ScopeSpansSlice, now time.Time) {
 	var src indicators.Source
 	if s := p.healthSource(key, tag, res, now, &src); s != nil {
-		s.Lock()
-		s.AddSpans(&src, scopes)
-		s.Unlock()
+		// Edges first: an interval of the service that this data closes
+		// reads its edges' evaluation of the same interval.
 		if p.edges != nil {
 			p.dependencySpans(key, &src, scopes)
 		}
+		s.Lock()
+		s.AddSpans(&src, scopes)
+		s.Unlock()
 	}
 }
 
@@ -197,7 +199,7 @@ func (p *deploymentProcessor) dependencySpans(key tracker.Key, src *indicators.S
 			if !p.edges.Counts(span.Kind()) {
 				continue
 			}
-			name := indicators.DependencyOf(span.Attributes())
+			name, failed := indicators.ReadCall(span)
 			if name.Empty() {
 				continue
 			}
@@ -206,7 +208,7 @@ func (p *deploymentProcessor) dependencySpans(key tracker.Key, src *indicators.S
 				continue
 			}
 			cache.lock(s)
-			s.AddSpan(src, span)
+			s.AddCall(src, span, failed)
 		}
 	}
 	cache.lock(nil)
@@ -215,12 +217,12 @@ func (p *deploymentProcessor) dependencySpans(key tracker.Key, src *indicators.S
 func (p *deploymentProcessor) healthMetrics(key tracker.Key, tag tracker.Tag, res pcommon.Map, scopes pmetric.ScopeMetricsSlice, now time.Time) {
 	var src indicators.Source
 	if s := p.healthSource(key, tag, res, now, &src); s != nil {
-		s.Lock()
-		s.AddMetrics(&src, scopes)
-		s.Unlock()
 		if p.edges != nil {
 			p.dependencyMetrics(key, &src, scopes)
 		}
+		s.Lock()
+		s.AddMetrics(&src, scopes)
+		s.Unlock()
 	}
 }
 

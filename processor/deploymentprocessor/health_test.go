@@ -276,7 +276,7 @@ func TestHealthBaselinesSurviveRestart(t *testing.T) {
 }
 
 // TestHealthAllocatesNothingPerSpan: in steady state, extracting indicators
-// from spans (with tagging) allocates nothing.
+// from spans (with tagging), a service's own and its dependencies', allocates nothing.
 func TestHealthAllocatesNothingPerSpan(t *testing.T) {
 	ps := newPipelines(t, pipelineOptions{})
 	rng := rand.New(rand.NewPCG(1, 1)) //nolint:gosec // test data
@@ -293,6 +293,11 @@ func TestHealthAllocatesNothingPerSpan(t *testing.T) {
 		sp.SetStartTimestamp(pcommon.NewTimestampFromTime(at.Add(-30 * time.Millisecond)))
 		sp.SetEndTimestamp(pcommon.NewTimestampFromTime(at))
 		sp.Attributes().PutInt("http.response.status_code", 200)
+		if i%2 == 1 {
+			// An outgoing call: counted on the edge of its dependency.
+			sp.SetKind(ptrace.SpanKindClient)
+			sp.Attributes().PutStr("peer.service", []string{"payment", "inventory", "pricing"}[i%3])
+		}
 	}
 	ctx := context.Background()
 	ps.clock.Set(t0.Add(13 * time.Second))

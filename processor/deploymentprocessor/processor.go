@@ -219,11 +219,12 @@ func (p *deploymentProcessor) loop(ctx context.Context) {
 		case <-sweep.C:
 			now := p.now()
 			p.tracker.Sweep(now)
-			if p.health != nil {
-				p.health.Sweep(now)
-			}
+			// Edges first: a service's evaluation reads its edges' last one.
 			if p.edges != nil {
 				p.edges.Sweep(now)
+			}
+			if p.health != nil {
+				p.health.Sweep(now)
 			}
 		case <-emission.C:
 			p.emitSignals(ctx, p.now())

@@ -92,6 +92,8 @@ func (s *Series) evaluate(st Status, end int64) {
 	}
 	rel := s.relations(st, end)
 	keyEv = rel.apply(keyEv, st.Phase)
+	rel.mask(canaryEv, st.Phase)
+	rel.mask(baselineEv, st.Phase)
 
 	snap := &Snapshot{
 		Key:          s.key,

@@ -227,19 +227,7 @@ func familyEvidence(edges []*Snapshot, kind RelationKind, peer func(*Snapshot) K
 // explain: an own indicator of a dimension in which an explaining edge shows
 // harm (errors, latency) counts no harm against this deployment.
 func (r *relations) apply(ev []Evidence, phase deployevent.Phase) []Evidence {
-	if phase == deployevent.PhaseDuring || phase == deployevent.PhasePost {
-		for i := range ev {
-			if ev[i].Relation != "" || ev[i].PValue >= 1 {
-				continue
-			}
-			for _, x := range r.explained {
-				if x.Evidence.Dimension == ev[i].Dimension && ev[i].Dimension != indicators.DimensionThroughput {
-					ev[i].PValue, ev[i].ExplainedBy = 1, x.Peer.Service
-					break
-				}
-			}
-		}
-	}
+	r.mask(ev, phase)
 	if r.dependency.Judged {
 		ev = append(ev, r.dependency)
 	}
@@ -247,4 +235,23 @@ func (r *relations) apply(ev []Evidence, phase deployevent.Phase) []Evidence {
 		ev = append(ev, r.caller)
 	}
 	return ev
+}
+
+// mask takes out of a family (the service's, or a cohort's) the harm its
+// dependencies' rollouts explain, while the service deploys.
+func (r *relations) mask(ev []Evidence, phase deployevent.Phase) {
+	if phase != deployevent.PhaseDuring && phase != deployevent.PhasePost {
+		return
+	}
+	for i := range ev {
+		if ev[i].Relation != "" || ev[i].PValue >= 1 {
+			continue
+		}
+		for _, x := range r.explained {
+			if x.Evidence.Dimension == ev[i].Dimension && ev[i].Dimension != indicators.DimensionThroughput {
+				ev[i].PValue, ev[i].ExplainedBy = 1, x.Peer.Service
+				break
+			}
+		}
+	}
 }

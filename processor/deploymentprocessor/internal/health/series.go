@@ -123,6 +123,13 @@ func (s *Series) AddSpan(src *indicators.Source, span ptrace.Span) {
 	s.engine.extractor.AddSpan(s.window, src, span, s)
 }
 
+// AddCall counts one call whose failure the caller read
+// (indicators.ReadCall); the series must be locked.
+func (s *Series) AddCall(src *indicators.Source, span ptrace.Span, failed bool) {
+	s.seen(src.Now)
+	s.engine.extractor.AddSpanOutcome(s.window, src, span, failed, s)
+}
+
 // AddDependencyMetric counts the points of a client duration histogram
 // that call dep (an edge's calls); the series must be locked.
 func (s *Series) AddDependencyMetric(src *indicators.Source, m pmetric.Metric, dep indicators.DependencyName) {

@@ -65,9 +65,39 @@ func Outgoing(k ptrace.SpanKind) bool {
 // and destination; else server.address (net.peer.name before it). Empty
 // when the call names nothing.
 func DependencyOf(attrs pcommon.Map) DependencyName {
+	dep, _, _ := readCall(attrs, false)
+	return dep
+}
+
+// ReadCall reads, in one pass over a call's attributes, what it calls and
+// whether it failed (as spanFailed says of a request).
+func ReadCall(span ptrace.Span) (DependencyName, bool) {
+	switch span.Status().Code() {
+	case ptrace.StatusCodeError:
+		dep, _, _ := readCall(span.Attributes(), false)
+		return dep, true
+	case ptrace.StatusCodeOk:
+		dep, _, _ := readCall(span.Attributes(), false)
+		return dep, false
+	}
+	dep, failed, _ := readCall(span.Attributes(), true)
+	return dep, failed
+}
+
+// readCall reads a call's dependency and, with status, whether its status
+// attributes say it failed (and whether it has any).
+func readCall(attrs pcommon.Map, status bool) (dep DependencyName, failed, hasStatus bool) {
 	var peer, address, dbSystem, dbNamespace, msgSystem, destination string
 	for k, v := range attrs.All() {
 		switch k {
+		case attrHTTPStatus, attrHTTPStatusLegacy:
+			if status && !hasStatus {
+				failed, hasStatus = intValue(v) >= 500, true
+			}
+		case attrGRPCStatus, attrRPCStatus:
+			if status && !hasStatus {
+				failed, hasStatus = grpcServerError(v), true
+			}
 		case attrPeerService:
 			peer = strValue(v)
 		case attrServerAddress:
@@ -96,13 +126,15 @@ func DependencyOf(attrs pcommon.Map) DependencyName {
 	}
 	switch {
 	case peer != "":
-		return DependencyName{Name: peer}
+		dep = DependencyName{Name: peer}
 	case dbSystem != "":
-		return DependencyName{System: dbSystem, Name: dbNamespace}
+		dep = DependencyName{System: dbSystem, Name: dbNamespace}
 	case msgSystem != "":
-		return DependencyName{System: msgSystem, Name: destination}
+		dep = DependencyName{System: msgSystem, Name: destination}
+	default:
+		dep = DependencyName{Name: address}
 	}
-	return DependencyName{Name: address}
+	return dep, failed, hasStatus
 }
 
 // strValue reads a string attribute; other types name nothing.

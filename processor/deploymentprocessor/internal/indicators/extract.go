@@ -232,13 +232,18 @@ func (x *Extractor) Counts(k ptrace.SpanKind) bool {
 // AddSpan counts one span, whatever its kind: a request, an error when it
 // failed, its duration as a latency.
 func (x *Extractor) AddSpan(w *Window, src *Source, span ptrace.Span, c Closer) {
+	x.AddSpanOutcome(w, src, span, spanFailed(span), c)
+}
+
+// AddSpanOutcome counts one span whose failure the caller read (ReadCall).
+func (x *Extractor) AddSpanOutcome(w *Window, src *Source, span ptrace.Span, failed bool, c Closer) {
 	start, end := int64(span.StartTimestamp()), int64(span.EndTimestamp())
 	ts := src.clamp(end, x.tick)
 	w.Place(ts, c)
 	w.useSpans(ts)
 	acc := &w.Cur[src.Cohort]
 	acc.Requests++
-	if spanFailed(span) {
+	if failed {
 		acc.Errors++
 	}
 	if end > start && start > 0 {
