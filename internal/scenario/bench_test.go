@@ -69,3 +69,21 @@ func BenchmarkLibrary(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkTopologies generates every topology scenario once per iteration
+// (go test -bench Topologies -benchtime 1x).
+func BenchmarkTopologies(b *testing.B) {
+	var spans, points int
+	for b.Loop() {
+		spans, points = 0, 0
+		for _, sc := range Topologies(1) {
+			_ = sc.Run(func(st Step) error {
+				spans += st.Traces.SpanCount()
+				points += st.Metrics.DataPointCount()
+				return nil
+			})
+		}
+	}
+	b.ReportMetric(float64(spans), "spans")
+	b.ReportMetric(float64(points), "points")
+}

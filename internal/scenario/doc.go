@@ -9,5 +9,7 @@
 // A Scenario is plain data and deterministic: the same Seed gives the same
 // telemetry. It knows nothing of the processor, so the same scenarios feed an
 // in-process harness (Scenario.Steps) and a running collector (package
-// otlpsend). Library returns the standard set the detection benchmark scores.
+// otlpsend). Library returns the standard set the detection benchmark scores;
+// Topologies returns multi-service scenarios whose services call each other
+// (Service.Calls), to attribute harm to the deploying callee.
 package scenario // import "github.com/deploylens/deploylens/internal/scenario"

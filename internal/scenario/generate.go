@@ -8,6 +8,7 @@ import (
 	"iter"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"strconv"
 	"time"
@@ -40,8 +41,9 @@ type Step struct {
 
 // Telemetry names written by the generator (OpenTelemetry semantic conventions).
 const (
-	MetricRequestDuration = "http.server.request.duration"
-	MetricCPUUtilization  = "process.cpu.utilization"
+	MetricRequestDuration       = "http.server.request.duration"
+	MetricClientRequestDuration = "http.client.request.duration"
+	MetricCPUUtilization        = "process.cpu.utilization"
 
 	AttrInstanceID     = "service.instance.id"
 	AttrPodName        = "k8s.pod.name"
@@ -50,6 +52,10 @@ const (
 	AttrHTTPStatusCode = "http.response.status_code"
 	AttrURLScheme      = "url.scheme"
 	AttrErrorType      = "error.type"
+	// Attributes of the CLIENT spans and the client histogram of calls.
+	AttrPeerService   = "peer.service"
+	AttrServerAddress = "server.address"
+	AttrURLTemplate   = "url.template"
 
 	// ScopeName is the instrumentation scope of generated telemetry.
 	ScopeName = "github.com/deploylens/deploylens/internal/scenario"
@@ -119,10 +125,44 @@ type generator struct {
 	traffic     *rand.Rand // requests: counts, routes, statuses, latencies
 	noise       *rand.Rand // rate and error-ratio noise, CPU readings
 	ids         *rand.Rand // trace and span ids
+	calls       *rand.Rand // calls between services
 	services    []serviceModel
 	instances   []instanceState
 	shares      []float64
 	nextEvent   int
+	// hasCalls is whether any service calls another.
+	hasCalls bool
+	// regressedRoutes marks the main service's routes its regression
+	// affects; nil: all of them.
+	regressedRoutes []bool
+	// pending are the calls of the request being generated.
+	pending []callResult
+}
+
+// callModel is one Call, resolved to indices.
+type callModel struct {
+	callee int
+	// route is the callee's route called.
+	route int
+	// from marks the caller's routes that make the call; nil: all.
+	from      []bool
+	fraction  float64
+	propagate float64
+}
+
+// replica is one serving instance of a callee, as its callers draw it.
+type replica struct {
+	// cdf is the cumulative share of the service's traffic up to this replica.
+	cdf float64
+	// fx are the regression's effects on calls to it in the current step.
+	fx effects
+}
+
+// callResult is one call made by a request.
+type callResult struct {
+	call    int
+	status  int
+	latency float64 // seconds
 }
 
 type serviceModel struct {
@@ -137,6 +177,14 @@ type serviceModel struct {
 	rateNoise       ar1
 	errorNoise      ar1
 	diurnalAtDeploy float64
+	// calls are the service's outgoing calls.
+	calls []callModel
+	// instances are the indices of the service's instances in the plan.
+	instances []int
+	// replicas are the serving instances in the current step, when the
+	// service is called.
+	replicas []replica
+	called   bool
 	// Per-step values.
 	rate, errorRatio float64
 }
@@ -156,6 +204,9 @@ type instanceState struct {
 	expectedRate float64
 	series       []series
 	seriesIndex  map[seriesKey]int
+	// clientSeries is the http.client.request.duration histogram of the calls.
+	clientSeries []clientSeries
+	clientIndex  map[clientKey]int
 }
 
 type seriesKey struct {
@@ -166,10 +217,50 @@ type seriesKey struct {
 // series is the cumulative state of one histogram data point.
 type series struct {
 	seriesKey
+	histogram
+}
+
+// clientKey identifies a client histogram data point: the callee, the
+// method and the response status.
+type clientKey struct {
+	callee int
+	method string
+	status int
+}
+
+type clientSeries struct {
+	clientKey
+	histogram
+}
+
+// histogram is a cumulative explicit-bucket histogram over DurationBuckets.
+type histogram struct {
 	count    uint64
 	sum      float64
 	min, max float64
 	buckets  []uint64
+}
+
+func newHistogram(seconds float64) histogram {
+	return histogram{min: seconds, max: seconds, buckets: make([]uint64, len(DurationBuckets)+1)}
+}
+
+func (h *histogram) add(seconds float64) {
+	h.count++
+	h.sum += seconds
+	h.min = math.Min(h.min, seconds)
+	h.max = math.Max(h.max, seconds)
+	// Buckets are (bound[i-1], bound[i]]: the first bound not below the value.
+	h.buckets[sort.SearchFloat64s(DurationBuckets, seconds)]++
+}
+
+func (h *histogram) writeTo(dp pmetric.HistogramDataPoint) {
+	dp.SetCount(h.count)
+	dp.SetSum(h.sum)
+	dp.SetMin(h.min)
+	dp.SetMax(h.max)
+	dp.ExplicitBounds().FromRaw(DurationBuckets)
+	dp.BucketCounts().FromRaw(h.buckets)
 }
 
 func newGenerator(sc *Scenario) *generator {
@@ -181,6 +272,7 @@ func newGenerator(sc *Scenario) *generator {
 		traffic:     newRand(sc.Seed, streamTraffic),
 		noise:       newRand(sc.Seed, streamNoise),
 		ids:         newRand(sc.Seed, streamIDs),
+		calls:       newRand(sc.Seed, streamCalls),
 	}
 	deployStart := sc.Start.Add(sc.WarmUp)
 	g.services = make([]serviceModel, len(sc.Services))
@@ -229,6 +321,34 @@ func newGenerator(sc *Scenario) *generator {
 		attrs.PutStr(AttrPodName, pi.id)
 	}
 	g.shares = make([]float64, len(g.instances))
+	for i := range g.plan.instances {
+		m := &g.services[g.plan.instances[i].service]
+		m.instances = append(m.instances, i)
+	}
+	for i := range sc.Services {
+		svc := &sc.Services[i]
+		for k := range svc.Calls {
+			c := &svc.Calls[k]
+			callee := sc.serviceIndex(c.Callee)
+			cm := callModel{callee: callee, route: sc.Services[callee].route(c.Route), fraction: c.Fraction, propagate: c.propagation()}
+			if len(c.Routes) > 0 {
+				cm.from = make([]bool, len(svc.Traffic.Routes))
+				for r := range svc.Traffic.Routes {
+					cm.from[r] = slices.Contains(c.Routes, svc.Traffic.Routes[r].Route)
+				}
+			}
+			g.services[i].calls = append(g.services[i].calls, cm)
+			g.services[callee].called = true
+			g.hasCalls = true
+		}
+	}
+	if r := sc.Regression; r != nil && len(r.Routes) > 0 {
+		routes := sc.Services[g.plan.mainService].Traffic.Routes
+		g.regressedRoutes = make([]bool, len(routes))
+		for k := range routes {
+			g.regressedRoutes[k] = r.affects(routes[k].Route)
+		}
+	}
 	return g
 }
 
@@ -286,10 +406,12 @@ type effects struct {
 	errorFactor, latencyFactor, keep, cpu float64
 }
 
-func (g *generator) effects(in *instanceState, at time.Time) effects {
+// effects returns the regression's effects on the instance at `at`, on its
+// own requests or (call) on the calls of other services to it.
+func (g *generator) effects(in *instanceState, at time.Time, call bool) effects {
 	e := effects{errorFactor: 1, latencyFactor: 1, keep: 1}
 	r := g.sc.Regression
-	if r == nil || !in.isNew || at.Before(g.plan.onset) {
+	if r == nil || !in.isNew || in.service != g.plan.mainService || at.Before(g.plan.onset) || (r.CallersOnly && !call) {
 		return e
 	}
 	switch r.Kind {
@@ -337,13 +459,16 @@ func (g *generator) step(k int) Step {
 	}
 
 	g.plan.shares(windowStart, g.shares)
+	if g.hasCalls {
+		g.replicas(windowStart)
+	}
 	exportMetrics := (windowEnd.Sub(sc.Start))%sc.MetricInterval == 0
 	for i := range g.instances {
 		in := &g.instances[i]
 		if g.shares[i] == 0 {
 			continue
 		}
-		fx := g.effects(in, windowStart)
+		fx := g.effects(in, windowStart, false)
 		in.expectedRate = in.model.rate * g.shares[i] * fx.keep
 		g.requests(&st, in, fx, windowStart)
 		lastStep := !in.until.IsZero() && !windowEnd.Before(in.until)
@@ -352,6 +477,87 @@ func (g *generator) step(k int) Step {
 		}
 	}
 	return st
+}
+
+// replicas lists, for every called service, its serving instances of the
+// step with their cumulative shares and the regression's effects on calls.
+func (g *generator) replicas(windowStart time.Time) {
+	for s := range g.services {
+		m := &g.services[s]
+		if !m.called {
+			continue
+		}
+		m.replicas = m.replicas[:0]
+		total := 0.0
+		for _, i := range m.instances {
+			if g.shares[i] == 0 {
+				continue
+			}
+			total += g.shares[i]
+			m.replicas = append(m.replicas, replica{cdf: total, fx: g.effects(&g.instances[i], windowStart, true)})
+		}
+		for k := range m.replicas {
+			m.replicas[k].cdf /= total
+		}
+	}
+}
+
+// makeCalls draws the calls one request to route of m makes, into
+// g.pending, and returns the request's latency and status with them: the
+// calls' latencies add to the request's, and a failed call fails the
+// request with the call's Propagate probability.
+func (g *generator) makeCalls(m *serviceModel, route, status int, latency float64) (float64, int) {
+	g.pending = g.pending[:0]
+	for k := range m.calls {
+		c := &m.calls[k]
+		if c.from != nil && !c.from[route] {
+			continue
+		}
+		if c.fraction < 1 && g.calls.Float64() >= c.fraction {
+			continue
+		}
+		callee := &g.services[c.callee]
+		if len(callee.replicas) == 0 {
+			continue
+		}
+		rep := &callee.replicas[0]
+		if len(callee.replicas) > 1 {
+			u := g.calls.Float64()
+			j := 0
+			for j < len(callee.replicas)-1 && u >= callee.replicas[j].cdf {
+				j++
+			}
+			rep = &callee.replicas[j]
+		}
+		errorFactor, latencyFactor := rep.fx.errorFactor, rep.fx.latencyFactor
+		if c.callee == g.plan.mainService && g.regressedRoutes != nil && !g.regressedRoutes[c.route] {
+			errorFactor, latencyFactor = 1, 1
+		}
+		t := &callee.svc.Traffic
+		r := &t.Routes[c.route]
+		callStatus := drawStatus(g.calls, r.Method, math.Min(callee.errorRatio*errorFactor, 1-t.ClientErrorRatio), t.ClientErrorRatio)
+		callLatency := callee.latency(g.calls) * r.LatencyFactor * latencyFactor
+		if g.calls.Float64() < tailProbability {
+			callLatency *= tailFactor
+		}
+		g.pending = append(g.pending, callResult{call: k, status: callStatus, latency: callLatency})
+		latency += callLatency
+		if callStatus >= 500 && status < 500 && (c.propagate >= 1 || (c.propagate > 0 && g.calls.Float64() < c.propagate)) {
+			status = propagatedStatus(callStatus)
+		}
+	}
+	return latency, status
+}
+
+// propagatedStatus is the caller's response to a failed call: the
+// upstream's unavailability or timeout, otherwise a bad gateway.
+func propagatedStatus(callStatus int) int {
+	switch callStatus {
+	case 503, 504:
+		return callStatus
+	default:
+		return 502
+	}
 }
 
 // requests draws the instance's requests of one step and records them in
@@ -375,29 +581,64 @@ func (g *generator) requests(st *Step, in *instanceState, fx effects, windowStar
 	var records plog.LogRecordSlice
 	haveRecords := false
 	errorRatio := math.Min(m.errorRatio*fx.errorFactor, 1-m.svc.Traffic.ClientErrorRatio)
+	// A regression limited to some routes leaves the others healthy.
+	var regressed []bool
+	healthyRatio := math.Min(m.errorRatio, 1-m.svc.Traffic.ClientErrorRatio)
+	if in.service == g.plan.mainService {
+		regressed = g.regressedRoutes
+	}
 	routes := m.svc.Traffic.Routes
 	stepNanos := float64(g.sc.Step)
+	calling := len(m.calls) > 0
 	for range n {
 		route := 0
 		u := g.traffic.Float64()
 		for route < len(m.routeCDF)-1 && u > m.routeCDF[route] {
 			route++
 		}
-		status := drawStatus(g.traffic, routes[route].Method, errorRatio, m.svc.Traffic.ClientErrorRatio)
-		latency := m.latency(g.traffic) * routes[route].LatencyFactor * fx.latencyFactor
+		routeRatio, routeLatency := errorRatio, fx.latencyFactor
+		if regressed != nil && !regressed[route] {
+			routeRatio, routeLatency = healthyRatio, 1
+		}
+		status := drawStatus(g.traffic, routes[route].Method, routeRatio, m.svc.Traffic.ClientErrorRatio)
+		latency := m.latency(g.traffic) * routes[route].LatencyFactor * routeLatency
 		if g.traffic.Float64() < tailProbability {
 			latency *= tailFactor
 		}
 		end := windowStart.Add(time.Duration(g.traffic.Float64() * stepNanos))
+		own := latency
+		if calling {
+			latency, status = g.makeCalls(m, route, status, latency)
+		}
 
 		if signals.Has(SignalMetrics) {
 			in.record(seriesKey{route: route, status: status}, latency)
+			if calling {
+				for k := range g.pending {
+					c := &g.pending[k]
+					call := &m.calls[c.call]
+					in.recordCall(clientKey{callee: call.callee, method: g.services[call.callee].svc.Traffic.Routes[call.route].Method, status: c.status}, c.latency)
+				}
+			}
 		}
 		var traceID pcommon.TraceID
 		var spanID pcommon.SpanID
 		if signals.Has(SignalTraces) {
 			traceID, spanID = g.newIDs()
 			writeSpan(spans.AppendEmpty(), &routes[route], status, end, latency, traceID, spanID)
+			if calling && len(g.pending) > 0 {
+				// The calls run one after another inside the request, after
+				// the first half of its own work.
+				at := end.Add(-time.Duration(latency * float64(time.Second))).Add(time.Duration(own / 2 * float64(time.Second)))
+				for k := range g.pending {
+					c := &g.pending[k]
+					call := &m.calls[c.call]
+					callee := g.services[call.callee].svc
+					callEnd := at.Add(time.Duration(c.latency * float64(time.Second)))
+					writeClientSpan(spans.AppendEmpty(), callee.Name, &callee.Traffic.Routes[call.route], c.status, at, callEnd, traceID, spanID, g.newSpanID())
+					at = callEnd
+				}
+			}
 		}
 		if status >= 500 && signals.Has(SignalLogs) {
 			if !haveRecords {
@@ -454,6 +695,12 @@ func (g *generator) newIDs() (pcommon.TraceID, pcommon.SpanID) {
 	return traceID, spanID
 }
 
+func (g *generator) newSpanID() pcommon.SpanID {
+	var spanID pcommon.SpanID
+	putUint64(spanID[:], g.ids.Uint64()|1)
+	return spanID
+}
+
 func putUint64(b []byte, v uint64) {
 	for i := range 8 {
 		b[i] = byte(v >> (56 - 8*i))
@@ -475,6 +722,30 @@ func writeSpan(span ptrace.Span, route *Route, status int, end time.Time, latenc
 	attrs.PutStr(AttrURLScheme, "https")
 	if status >= 500 {
 		// Semantic conventions: 5xx is an error of a server span, 4xx is not.
+		attrs.PutStr(AttrErrorType, strconv.Itoa(status))
+		span.Status().SetCode(ptrace.StatusCodeError)
+	}
+}
+
+// writeClientSpan writes the CLIENT span of one call to callee's route,
+// a child of the caller's SERVER span parent.
+func writeClientSpan(span ptrace.Span, callee string, route *Route, status int, start, end time.Time, traceID pcommon.TraceID, parent, spanID pcommon.SpanID) {
+	span.SetTraceID(traceID)
+	span.SetSpanID(spanID)
+	span.SetParentSpanID(parent)
+	span.SetName(route.Method + " " + route.Route)
+	span.SetKind(ptrace.SpanKindClient)
+	span.SetStartTimestamp(pcommon.NewTimestampFromTime(start))
+	span.SetEndTimestamp(pcommon.NewTimestampFromTime(end))
+	attrs := span.Attributes()
+	attrs.EnsureCapacity(7)
+	attrs.PutStr(AttrPeerService, callee)
+	attrs.PutStr(AttrServerAddress, callee)
+	attrs.PutStr(AttrHTTPMethod, route.Method)
+	attrs.PutStr(AttrURLTemplate, route.Route)
+	attrs.PutStr(AttrHTTPRoute, route.Route)
+	attrs.PutInt(AttrHTTPStatusCode, int64(status))
+	if status >= 500 {
 		attrs.PutStr(AttrErrorType, strconv.Itoa(status))
 		span.Status().SetCode(ptrace.StatusCodeError)
 	}
@@ -503,15 +774,23 @@ func (in *instanceState) record(key seriesKey, seconds float64) {
 	if !ok {
 		idx = len(in.series)
 		in.seriesIndex[key] = idx
-		in.series = append(in.series, series{seriesKey: key, min: seconds, max: seconds, buckets: make([]uint64, len(DurationBuckets)+1)})
+		in.series = append(in.series, series{seriesKey: key, histogram: newHistogram(seconds)})
 	}
-	s := &in.series[idx]
-	s.count++
-	s.sum += seconds
-	s.min = math.Min(s.min, seconds)
-	s.max = math.Max(s.max, seconds)
-	// Buckets are (bound[i-1], bound[i]]: the first bound not below the value.
-	s.buckets[sort.SearchFloat64s(DurationBuckets, seconds)]++
+	in.series[idx].add(seconds)
+}
+
+// recordCall adds one call to the instance's cumulative client histogram.
+func (in *instanceState) recordCall(key clientKey, seconds float64) {
+	if in.clientIndex == nil {
+		in.clientIndex = map[clientKey]int{}
+	}
+	idx, ok := in.clientIndex[key]
+	if !ok {
+		idx = len(in.clientSeries)
+		in.clientIndex[key] = idx
+		in.clientSeries = append(in.clientSeries, clientSeries{clientKey: key, histogram: newHistogram(seconds)})
+	}
+	in.clientSeries[idx].add(seconds)
 }
 
 // exportMetrics writes what the instance's SDK would export at `at`: its
@@ -548,12 +827,32 @@ func (g *generator) exportMetrics(st *Step, in *instanceState, fx effects, at ti
 			if s.status >= 500 {
 				attrs.PutStr(AttrErrorType, strconv.Itoa(s.status))
 			}
-			dp.SetCount(s.count)
-			dp.SetSum(s.sum)
-			dp.SetMin(s.min)
-			dp.SetMax(s.max)
-			dp.ExplicitBounds().FromRaw(DurationBuckets)
-			dp.BucketCounts().FromRaw(s.buckets)
+			s.writeTo(dp)
+		}
+	}
+
+	if len(in.clientSeries) > 0 {
+		metric := sm.Metrics().AppendEmpty()
+		metric.SetName(MetricClientRequestDuration)
+		metric.SetUnit("s")
+		metric.SetDescription("Duration of HTTP client requests.")
+		hist := metric.SetEmptyHistogram()
+		hist.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+		points := hist.DataPoints()
+		points.EnsureCapacity(len(in.clientSeries))
+		for i := range in.clientSeries {
+			s := &in.clientSeries[i]
+			dp := points.AppendEmpty()
+			dp.SetStartTimestamp(start)
+			dp.SetTimestamp(now)
+			attrs := dp.Attributes()
+			attrs.PutStr(AttrServerAddress, g.services[s.callee].svc.Name)
+			attrs.PutStr(AttrHTTPMethod, s.method)
+			attrs.PutInt(AttrHTTPStatusCode, int64(s.status))
+			if s.status >= 500 {
+				attrs.PutStr(AttrErrorType, strconv.Itoa(s.status))
+			}
+			s.writeTo(dp)
 		}
 	}
 

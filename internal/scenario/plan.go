@@ -27,6 +27,21 @@ type plan struct {
 	end        time.Time
 	instances  []planInstance
 	events     []deployevent.Event
+	// rollouts are the deployments: the main one (the fields above) first, then Also's.
+	rollouts []rollout
+	// mainService is the index of the main deployment's service, the only one a regression affects.
+	mainService int
+	// canaryFraction is, per service, its deployment's canary share.
+	canaryFraction []float64
+}
+
+// rollout is one deployment's place in the plan.
+type rollout struct {
+	d       *Deployment
+	service int
+	start   time.Time
+	// promotion and end (the rollout's) are zero when not within the scenario.
+	promotion, end time.Time
 }
 
 // planInstance is one replica: it serves from `from` until `until` (zero: to the end).
@@ -45,13 +60,15 @@ func (p *planInstance) active(t time.Time) bool {
 
 func newPlan(sc *Scenario) *plan {
 	p := &plan{sc: sc, deployStart: sc.Start.Add(sc.WarmUp), end: sc.Start.Add(sc.WarmUp + sc.Observe)}
+	p.canaryFraction = make([]float64, len(sc.Services))
 	setup := newRand(sc.Seed, streamSetup)
-	d := &sc.Deployment
-	deployedIdx := 0
+	deployed := map[string]bool{sc.Deployment.Service: true}
+	for k := range sc.Also {
+		deployed[sc.Also[k].Service] = true
+	}
 	for i := range sc.Services {
 		svc := &sc.Services[i]
-		if svc.Name == d.Service {
-			deployedIdx = i
+		if deployed[svc.Name] {
 			continue
 		}
 		for range svc.Instances {
@@ -59,36 +76,66 @@ func newPlan(sc *Scenario) *plan {
 		}
 	}
 
-	svc := &sc.Services[deployedIdx]
+	p.mainService = max(0, sc.serviceIndex(sc.Deployment.Service))
+	p.roll(setup, &sc.Deployment, p.mainService, p.deployStart)
+	for k := range sc.Also {
+		a := &sc.Also[k]
+		if idx := sc.serviceIndex(a.Service); idx >= 0 {
+			p.roll(setup, a, idx, p.deployStart.Add(a.Offset))
+		}
+	}
+	main := &p.rollouts[0]
+	p.promotion, p.rolloutEnd = main.promotion, main.end
+
+	if r := sc.Regression; r != nil {
+		p.onset = p.deployStart.Add(r.StartsAt)
+	}
+	for k := range p.rollouts {
+		if !p.rollouts[k].d.Silent {
+			p.events = append(p.events, p.lifecycle(setup, &p.rollouts[k])...)
+		}
+	}
+	if len(p.rollouts) > 1 {
+		sort.SliceStable(p.events, func(i, j int) bool { return p.events[i].Timestamp.Before(p.events[j].Timestamp) })
+	}
+	return p
+}
+
+// roll adds the instances of one deployment of service idx starting at start.
+func (p *plan) roll(setup *rand.Rand, d *Deployment, idx int, start time.Time) {
+	sc := p.sc
+	r := rollout{d: d, service: idx, start: start}
+	p.canaryFraction[idx] = d.CanaryFraction
+	svc := &sc.Services[idx]
 	n := svc.Instances
 	old := make([]planInstance, n)
 	for k := range old {
-		old[k] = planInstance{service: deployedIdx, id: podName(setup, svc.Name, svc.Version), version: svc.Version, from: sc.Start}
+		old[k] = planInstance{service: idx, id: podName(setup, svc.Name, svc.Version), version: svc.Version, from: sc.Start}
 	}
 	newInstance := func(from time.Time) planInstance {
-		return planInstance{service: deployedIdx, id: podName(setup, svc.Name, d.Version), version: d.Version, isNew: true, from: from}
+		return planInstance{service: idx, id: podName(setup, svc.Name, d.Version), version: d.Version, isNew: true, from: from}
 	}
 	// replace swaps old instance k for a new one at at; the new instance
 	// takes over the old one's share (a surge of one, no capacity lost).
-	replaceFrom := func(start time.Time) {
+	replaceFrom := func(from time.Time) {
 		for k := range old {
-			at := start.Add(time.Duration(k) * d.InstanceInterval)
+			at := from.Add(time.Duration(k) * d.InstanceInterval)
 			if !at.Before(p.end) {
 				break
 			}
 			old[k].until = at
 			p.instances = append(p.instances, newInstance(at))
 		}
-		if done := start.Add(time.Duration(n) * d.InstanceInterval); done.Before(p.end) {
-			p.rolloutEnd = done
+		if done := from.Add(time.Duration(n) * d.InstanceInterval); done.Before(p.end) {
+			r.end = done
 		}
 	}
 	switch d.Strategy {
 	case deployevent.StrategyCanary:
-		canary := newInstance(p.deployStart)
+		canary := newInstance(start)
 		canary.canary = true
-		if promotion := p.deployStart.Add(d.CanaryDuration); promotion.Before(p.end) {
-			p.promotion = promotion
+		if promotion := start.Add(d.CanaryDuration); promotion.Before(p.end) {
+			r.promotion = promotion
 			replaceFrom(promotion)
 			// The canary leaves once every primary runs the new version.
 			canary.until = promotion.Add(time.Duration(n-1) * d.InstanceInterval)
@@ -98,17 +145,10 @@ func newPlan(sc *Scenario) *plan {
 		}
 		p.instances = append(p.instances, canary)
 	default:
-		replaceFrom(p.deployStart)
+		replaceFrom(start)
 	}
 	p.instances = append(p.instances, old...)
-
-	if r := sc.Regression; r != nil {
-		p.onset = p.deployStart.Add(r.StartsAt)
-	}
-	if !d.Silent {
-		p.events = p.lifecycle(setup)
-	}
-	return p
+	p.rollouts = append(p.rollouts, r)
 }
 
 // podName is a Kubernetes-like pod name: the service, a hash of the version
@@ -124,11 +164,11 @@ func podName(r *rand.Rand, service, version string) string {
 	return fmt.Sprintf("%s-%08x-%s", service, h.Sum32(), suffix)
 }
 
-// lifecycle returns the deployment's events within the scenario, in time order.
-func (p *plan) lifecycle(setup *rand.Rand) []deployevent.Event {
+// lifecycle returns one deployment's events within the scenario, in time order.
+func (p *plan) lifecycle(setup *rand.Rand, r *rollout) []deployevent.Event {
 	sc := p.sc
-	d := &sc.Deployment
-	svc := sc.deployed()
+	d := r.d
+	svc := &sc.Services[r.service]
 	runID := d.PipelineRunID
 	if runID == "" {
 		runID = strconv.Itoa(1_000_000 + setup.IntN(9_000_000))
@@ -161,18 +201,18 @@ func (p *plan) lifecycle(setup *rand.Rand) []deployevent.Event {
 		events = append(events, e)
 	}
 	if d.QueuedFor > 0 {
-		add(deployevent.StateQueued, p.deployStart.Add(-d.QueuedFor))
+		add(deployevent.StateQueued, r.start.Add(-d.QueuedFor))
 	}
-	add(deployevent.StateStarted, p.deployStart)
+	add(deployevent.StateStarted, r.start)
 	// The first new instance has passed its readiness check.
-	if ready := p.deployStart.Add(d.InstanceInterval); p.rolloutEnd.IsZero() || ready.Before(p.rolloutEnd) {
+	if ready := r.start.Add(d.InstanceInterval); r.end.IsZero() || ready.Before(r.end) {
 		add(deployevent.StateProgressing, ready)
 	}
-	if !p.promotion.IsZero() {
-		add(deployevent.StateProgressing, p.promotion)
+	if !r.promotion.IsZero() {
+		add(deployevent.StateProgressing, r.promotion)
 	}
-	if !p.rolloutEnd.IsZero() {
-		add(deployevent.StateSucceeded, p.rolloutEnd)
+	if !r.end.IsZero() {
+		add(deployevent.StateSucceeded, r.end)
 	}
 	// A canary promoted within its first interval reports out of order otherwise.
 	sort.SliceStable(events, func(i, j int) bool { return events[i].Timestamp.Before(events[j].Timestamp) })
@@ -182,8 +222,8 @@ func (p *plan) lifecycle(setup *rand.Rand) []deployevent.Event {
 // shares returns, for each instance of the plan, its share of its service's
 // traffic at t (0 when it does not serve then).
 func (p *plan) shares(t time.Time, out []float64) {
-	fraction := p.sc.Deployment.CanaryFraction
 	for s := range p.sc.Services {
+		fraction := p.canaryFraction[s]
 		count, canaryActive := 0, false
 		for i := range p.instances {
 			in := &p.instances[i]
@@ -250,6 +290,33 @@ type Label struct {
 	// Cohort is deployevent.CohortCanary when the regression first shows in a
 	// canary cohort only (the baseline cohort stays healthy); empty otherwise.
 	Cohort deployevent.Cohort
+
+	// Topology is the scenario's Topology ("" for the classic scenarios).
+	Topology string
+	// Culprit is the service whose rollout is harmful: the main deployed
+	// service when Regressed, else "".
+	Culprit string
+	// Harmed are the services that call the culprit on a route its
+	// regression affects (sorted; nil when none). Throughput and saturation
+	// regressions harm no caller: calls do not see them.
+	Harmed []string
+	// CallersOnly is the regression's CallersOnly: the culprit's own
+	// telemetry stays healthy, only its callers' calls show the harm.
+	CallersOnly bool
+	// Deployments are every deployment of the scenario, the main one
+	// (described by the fields above) first, then Scenario.Also's.
+	Deployments []DeployedLabel
+}
+
+// DeployedLabel is one deployment of a scenario.
+type DeployedLabel struct {
+	Service, DeploymentID    string
+	Version, PreviousVersion string
+	// Start is when the deployment starts and its first new instance serves.
+	Start time.Time
+	// RolloutEnd is when its new version serves all of the service's
+	// traffic; zero when that is not within the scenario.
+	RolloutEnd time.Time
 }
 
 // LowTraffic reports whether the deployment is below LowTrafficRPS.
@@ -288,8 +355,45 @@ func (s *Scenario) Label() Label {
 		if c.Deployment.Strategy == deployevent.StrategyCanary && (p.promotion.IsZero() || p.onset.Before(p.promotion)) {
 			l.Cohort = deployevent.CohortCanary
 		}
+		l.Culprit = c.Deployment.Service
+		l.CallersOnly = r.CallersOnly
+		l.Harmed = c.harmed()
+	}
+	l.Topology = c.Topology
+	for k := range p.rollouts {
+		ro := &p.rollouts[k]
+		svc := &c.Services[ro.service]
+		l.Deployments = append(l.Deployments, DeployedLabel{
+			Service:         svc.Name,
+			DeploymentID:    ro.d.ID,
+			Version:         ro.d.Version,
+			PreviousVersion: svc.Version,
+			Start:           ro.start,
+			RolloutEnd:      ro.end,
+		})
 	}
 	return l
+}
+
+// harmed returns the callers of the regressed service on a route its
+// regression affects, sorted (a defaulted scenario with a regression).
+func (s *Scenario) harmed() []string {
+	r := s.Regression
+	if !r.Kind.routeScoped() {
+		return nil
+	}
+	var out []string
+	for i := range s.Services {
+		svc := &s.Services[i]
+		for k := range svc.Calls {
+			if call := &svc.Calls[k]; call.Callee == s.Deployment.Service && r.affects(call.Route) {
+				out = append(out, svc.Name)
+				break
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 // Events returns the scenario's lifecycle events in time order (none when

@@ -15,6 +15,9 @@ const (
 	streamNoise
 	streamIDs
 	streamSetup
+	// streamCalls draws the calls between services (which requests call,
+	// the callee replica, the outcome), so adding calls changes no other draw.
+	streamCalls
 )
 
 // newRand returns the deterministic generator of one stream of a seed.

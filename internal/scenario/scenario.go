@@ -16,9 +16,11 @@ type Signals uint8
 
 // The signals a service can emit.
 const (
-	// SignalTraces: one SERVER span per request.
+	// SignalTraces: one SERVER span per request, and one CLIENT span per
+	// call the request makes (Service.Calls).
 	SignalTraces Signals = 1 << iota
-	// SignalMetrics: the http.server.request.duration histogram and the
+	// SignalMetrics: the http.server.request.duration histogram, the
+	// http.client.request.duration histogram of the calls, and the
 	// process.cpu.utilization gauge (the only place saturation shows).
 	SignalMetrics
 	// SignalLogs: one ERROR log record per 5xx response.
@@ -86,6 +88,9 @@ type Scenario struct {
 	// Shape names the library cell's shape beyond its regression (ShapeSurge,
 	// ShapeQuietHour …); empty for the classic cells. Reports group by it.
 	Shape string
+	// Topology names the call graph of a Topologies scenario
+	// (TopologyImpactEndpoint …); empty for the classic scenarios.
+	Topology string
 	// Seed makes the scenario deterministic.
 	Seed int64
 	// Start is when simulated time begins (the first step's window opens).
@@ -100,8 +105,13 @@ type Scenario struct {
 	Observe time.Duration
 	// Services are the services serving traffic; Deployment.Service names the deployed one.
 	Services []Service
-	// Deployment is the deployment of one of the services.
+	// Deployment is the deployment of one of the services: the main one, the
+	// one Regression belongs to and Label describes.
 	Deployment Deployment
+	// Also are further deployments of other services, each starting at
+	// Deployment's start plus its Offset, with lifecycle events of its own.
+	// They are always clean: Regression belongs to Deployment.
+	Also []Deployment
 	// Regression, when set, is what the new version breaks; nil is a clean deployment.
 	Regression *Regression
 }
@@ -119,6 +129,45 @@ type Service struct {
 	Signals Signals
 	// Traffic is the service's request model.
 	Traffic Traffic
+	// Calls are the service's outgoing calls to other services of the
+	// scenario: CLIENT spans (and the http.client.request.duration
+	// histogram) from this service, whose outcome and latency the callee's
+	// model draws and which add to this service's own latency and errors.
+	Calls []Call
+}
+
+// Call is a dependency of a service: some of its requests call one route of
+// another service, inside the request. The call's outcome and latency come
+// from the callee's model at that moment (its error ratio and latency on a
+// callee replica drawn by the callee's serving shares, with the callee's
+// regression when that replica runs the regressed version). Calls are the
+// callers' view: the callee's own traffic (its SERVER spans from its own
+// Traffic.RPS) does not change. A call is one level deep: the callee's own
+// calls do not add to it.
+type Call struct {
+	// Callee is the called service, by name (one of Scenario.Services).
+	Callee string
+	// Route is the callee's http.route called (default: the callee's first route).
+	Route string
+	// Routes are the caller's http.routes whose requests make the call (empty: all).
+	Routes []string
+	// Fraction is the share of those requests that make the call (0: 1, every one).
+	Fraction float64
+	// Propagate is the probability that a 5xx response of the call makes the
+	// caller's request a 5xx too (a 502, 503 or 504). nil means 1 (always);
+	// Probability(0) never propagates: the caller degrades gracefully.
+	Propagate *float64
+}
+
+// Probability returns a pointer to p, for Call.Propagate.
+func Probability(p float64) *float64 { return &p }
+
+// propagation is the call's Propagate with its default.
+func (c *Call) propagation() float64 {
+	if c.Propagate == nil {
+		return 1
+	}
+	return *c.Propagate
 }
 
 // Traffic is a service's request model. Requests arrive as a Poisson process
@@ -206,6 +255,10 @@ type Route struct {
 type Deployment struct {
 	// Service is the name of the deployed service (one of Scenario.Services).
 	Service string
+	// Offset is when the deployment starts relative to Scenario.Deployment's
+	// start, for the deployments of Scenario.Also (≥ 0, rounded up to a
+	// step); Scenario.Deployment's own must be 0.
+	Offset time.Duration
 	// Version is the version being deployed.
 	Version string
 	// ID is the deployment.id of the lifecycle events.
@@ -244,6 +297,33 @@ type Regression struct {
 	Magnitude float64
 	// Ramp is how long a saturation regression takes to reach its magnitude.
 	Ramp time.Duration
+	// Routes, when set, limits an error_ratio, latency or canary_errors
+	// regression to the requests (and calls) to these http.routes of the
+	// deployed service; the others stay healthy.
+	Routes []string
+	// CallersOnly shows an error_ratio, latency or canary_errors regression
+	// only on the calls of other services (Service.Calls) to the new
+	// version, not on its own SERVER spans, histograms and logs: harm seen
+	// only by the callers (connections refused before the server sees them).
+	CallersOnly bool
+}
+
+// routeScoped reports whether the kind can be limited to routes or to callers.
+func (k Kind) routeScoped() bool {
+	return k == KindErrorRatio || k == KindLatency || k == KindCanaryErrors
+}
+
+// affects reports whether the regression affects requests to the route.
+func (r *Regression) affects(route string) bool {
+	if len(r.Routes) == 0 {
+		return true
+	}
+	for _, x := range r.Routes {
+		if x == route {
+			return true
+		}
+	}
+	return false
 }
 
 // Defaults applied by withDefaults.
@@ -304,7 +384,43 @@ func (s *Scenario) withDefaults() Scenario {
 			t.Routes = defaultRoutes
 		}
 	}
-	d := &c.Deployment
+	for i := range c.Services {
+		svc := &c.Services[i]
+		if len(svc.Calls) == 0 {
+			continue
+		}
+		svc.Calls = append([]Call(nil), svc.Calls...)
+		for k := range svc.Calls {
+			call := &svc.Calls[k]
+			if call.Fraction == 0 {
+				call.Fraction = 1
+			}
+			if callee := c.service(call.Callee); call.Route == "" && callee != nil {
+				call.Route = callee.Traffic.Routes[0].Route
+			}
+		}
+	}
+	c.Deployment = c.defaultDeployment(c.Deployment)
+	if len(s.Also) > 0 {
+		c.Also = make([]Deployment, len(s.Also))
+		for k := range s.Also {
+			c.Also[k] = c.defaultDeployment(s.Also[k])
+			c.Also[k].Offset = roundUp(c.Also[k].Offset, c.Step)
+		}
+	}
+	if c.Regression != nil {
+		r := *c.Regression
+		if r.Kind == KindSaturation && r.Ramp <= 0 {
+			r.Ramp = defaultSaturationRamp
+		}
+		r.StartsAt = roundUp(r.StartsAt, c.Step)
+		c.Regression = &r
+	}
+	return c
+}
+
+// defaultDeployment returns d with zero fields defaulted (c's Step must be).
+func (c *Scenario) defaultDeployment(d Deployment) Deployment {
 	if d.Strategy == "" {
 		d.Strategy = deployevent.StrategyRolling
 	}
@@ -322,15 +438,7 @@ func (s *Scenario) withDefaults() Scenario {
 	if d.ID == "" {
 		d.ID = deployevent.DeriveID("scenario", c.Name, d.Service, d.Version)
 	}
-	if c.Regression != nil {
-		r := *c.Regression
-		if r.Kind == KindSaturation && r.Ramp <= 0 {
-			r.Ramp = defaultSaturationRamp
-		}
-		r.StartsAt = roundUp(r.StartsAt, c.Step)
-		c.Regression = &r
-	}
-	return c
+	return d
 }
 
 func roundUp(d, step time.Duration) time.Duration {
@@ -398,19 +506,48 @@ func (s *Scenario) Validate() error {
 	if !names[d.Service] {
 		return fmt.Errorf("scenario: deployed service %q is not among the services", d.Service)
 	}
-	if d.Version == "" || d.Version == c.deployed().Version {
-		return errors.New("scenario: Deployment.Version must be set and differ from the running version")
+	if d.Offset != 0 {
+		return errors.New("scenario: Deployment.Offset must be 0 (it offsets the deployments of Also)")
 	}
-	switch d.Strategy {
-	case deployevent.StrategyRolling:
-	case deployevent.StrategyCanary:
-		if d.CanaryFraction >= 1 {
-			return errors.New("scenario: CanaryFraction must be below 1")
+	if err := c.validateDeployment(d, "Deployment"); err != nil {
+		return err
+	}
+	deployedNames := map[string]bool{d.Service: true}
+	for k := range c.Also {
+		a := &c.Also[k]
+		what := fmt.Sprintf("Also[%d]", k)
+		if !names[a.Service] {
+			return fmt.Errorf("scenario: %s: service %q is not among the services", what, a.Service)
 		}
-	default:
-		return fmt.Errorf("scenario: strategy %q is not rolling or canary", d.Strategy)
+		if deployedNames[a.Service] {
+			return fmt.Errorf("scenario: %s: service %q is deployed twice", what, a.Service)
+		}
+		deployedNames[a.Service] = true
+		if a.Offset < 0 || a.Offset >= c.Observe {
+			return fmt.Errorf("scenario: %s: Offset must be in [0, Observe)", what)
+		}
+		if c.WarmUp+a.Offset < a.QueuedFor {
+			return fmt.Errorf("scenario: %s: WarmUp plus Offset is shorter than QueuedFor", what)
+		}
+		if err := c.validateDeployment(a, what); err != nil {
+			return err
+		}
+	}
+	if err := c.validateCalls(); err != nil {
+		return err
 	}
 	if r := c.Regression; r != nil {
+		if len(r.Routes) > 0 || r.CallersOnly {
+			if !r.Kind.routeScoped() {
+				return fmt.Errorf("scenario: a %s regression cannot be limited to routes or callers", r.Kind)
+			}
+			svc := c.deployed()
+			for _, route := range r.Routes {
+				if svc.route(route) < 0 {
+					return fmt.Errorf("scenario: regression route %q is not a route of %q", route, svc.Name)
+				}
+			}
+		}
 		switch r.Kind {
 		case KindErrorRatio, KindCanaryErrors:
 			if r.Magnitude <= 0 {
@@ -444,14 +581,85 @@ func (s *Scenario) Validate() error {
 	return nil
 }
 
-// deployed returns the deployed service (the scenario must be valid or defaulted).
-func (s *Scenario) deployed() *Service {
+// validateDeployment checks one deployment of a defaulted scenario whose service exists.
+func (s *Scenario) validateDeployment(d *Deployment, what string) error {
+	if d.Version == "" || d.Version == s.service(d.Service).Version {
+		return fmt.Errorf("scenario: %s.Version must be set and differ from the running version", what)
+	}
+	switch d.Strategy {
+	case deployevent.StrategyRolling:
+	case deployevent.StrategyCanary:
+		if d.CanaryFraction >= 1 {
+			return fmt.Errorf("scenario: %s: CanaryFraction must be below 1", what)
+		}
+	default:
+		return fmt.Errorf("scenario: %s: strategy %q is not rolling or canary", what, d.Strategy)
+	}
+	return nil
+}
+
+// validateCalls checks the services' calls of a defaulted scenario.
+func (s *Scenario) validateCalls() error {
 	for i := range s.Services {
-		if s.Services[i].Name == s.Deployment.Service {
-			return &s.Services[i]
+		svc := &s.Services[i]
+		for k := range svc.Calls {
+			call := &svc.Calls[k]
+			callee := s.service(call.Callee)
+			switch {
+			case callee == nil:
+				return fmt.Errorf("scenario: service %q calls %q, which is not among the services", svc.Name, call.Callee)
+			case callee == svc:
+				return fmt.Errorf("scenario: service %q calls itself", svc.Name)
+			case callee.route(call.Route) < 0:
+				return fmt.Errorf("scenario: service %q calls route %q, which %q does not serve", svc.Name, call.Route, callee.Name)
+			case call.Fraction < 0 || call.Fraction > 1:
+				return fmt.Errorf("scenario: service %q: the Fraction of its call to %q must be in [0, 1]", svc.Name, callee.Name)
+			}
+			if p := call.propagation(); p < 0 || p > 1 {
+				return fmt.Errorf("scenario: service %q: the Propagate of its call to %q must be in [0, 1]", svc.Name, callee.Name)
+			}
+			for _, route := range call.Routes {
+				if svc.route(route) < 0 {
+					return fmt.Errorf("scenario: service %q calls %q from route %q, which it does not serve", svc.Name, callee.Name, route)
+				}
+			}
 		}
 	}
 	return nil
+}
+
+// deployed returns the deployed service (the scenario must be valid or defaulted).
+func (s *Scenario) deployed() *Service {
+	return s.service(s.Deployment.Service)
+}
+
+// service returns the service of that name, nil when there is none.
+func (s *Scenario) service(name string) *Service {
+	if i := s.serviceIndex(name); i >= 0 {
+		return &s.Services[i]
+	}
+	return nil
+}
+
+// serviceIndex returns the index of the service of that name, -1 when there is none.
+func (s *Scenario) serviceIndex(name string) int {
+	for i := range s.Services {
+		if s.Services[i].Name == name {
+			return i
+		}
+	}
+	return -1
+}
+
+// route returns the index of the first of the service's routes with that
+// http.route, -1 when there is none.
+func (svc *Service) route(route string) int {
+	for i := range svc.Traffic.Routes {
+		if svc.Traffic.Routes[i].Route == route {
+			return i
+		}
+	}
+	return -1
 }
 
 // DeploymentStart is when the deployment starts and the first new instance serves.

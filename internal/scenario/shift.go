@@ -36,6 +36,15 @@ func (l *Label) Shift(d time.Duration) {
 			*t = t.Add(d)
 		}
 	}
+	// A copy: a label copied before the shift keeps its own times.
+	l.Deployments = append([]DeployedLabel(nil), l.Deployments...)
+	for i := range l.Deployments {
+		for _, t := range []*time.Time{&l.Deployments[i].Start, &l.Deployments[i].RolloutEnd} {
+			if !t.IsZero() {
+				*t = t.Add(d)
+			}
+		}
+	}
 }
 
 func shiftTimestamp(ts pcommon.Timestamp, d time.Duration) pcommon.Timestamp {

@@ -12,12 +12,12 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/processor"
 	"go.opentelemetry.io/collector/processor/processortest"
 
 	"github.com/deploylens/deploylens/internal/deployevent"
@@ -70,41 +70,92 @@ type scenarioOutcome struct {
 // each step's time, the health sweep runs after each step, and the signals
 // (derived metrics, alert signals) are emitted every signals::interval, as
 // the processor's loop does.
-func runScenario(sc scenario.Scenario) (out scenarioOutcome) {
-	out.label = sc.Label()
-	out.label.Shift(*detectOffset)
+// simProcessor is one fresh processor in the logs, traces and metrics
+// pipelines of one component ID, not started (no background loop, so
+// simulated time alone drives it), on a clock of its own.
+type simProcessor struct {
+	p                *deploymentProcessor
+	cfg              *Config
+	clock            *testClock
+	logs             processor.Logs
+	traces           processor.Traces
+	metrics          processor.Metrics
+	alertSink        *consumertest.LogsSink
+	lastEmit         time.Time
+	backfillDeadline time.Time
+}
+
+func newSimProcessor(start time.Time) (*simProcessor, error) {
 	f := newFactory()
 	pf := f.processorFactory()
-	cfg := createDefaultConfig().(*Config)
+	bp := &simProcessor{cfg: createDefaultConfig().(*Config), clock: newTestClock(start)}
 	set := processortest.NewNopSettings(metadata.Type)
 	ctx := context.Background()
 	// The logs pipeline's output: the data passed on and the alert signals,
 	// read (and dropped) after every emission.
-	alertSink := new(consumertest.LogsSink)
-	logs, err := pf.CreateLogs(ctx, set, cfg, alertSink)
+	bp.alertSink = new(consumertest.LogsSink)
+	var err error
+	if bp.logs, err = pf.CreateLogs(ctx, set, bp.cfg, bp.alertSink); err != nil {
+		return nil, err
+	}
+	if bp.traces, err = pf.CreateTraces(ctx, set, bp.cfg, consumertest.NewNop()); err != nil {
+		return nil, err
+	}
+	if bp.metrics, err = pf.CreateMetrics(ctx, set, bp.cfg, consumertest.NewNop()); err != nil {
+		return nil, err
+	}
+	bp.p = f.instance(set.ID)
+	bp.p.now = bp.clock.Now
+	return bp, nil
+}
+
+func (bp *simProcessor) shutdown() {
+	for _, c := range []component.Component{bp.logs, bp.traces, bp.metrics} {
+		_ = c.Shutdown(context.Background())
+	}
+}
+
+// feed consumes one step at its time (or, in a backfill, at the live clock
+// before it), sweeps, and tells whether the signals were emitted (every
+// signals::interval, as the processor's loop does).
+func (bp *simProcessor) feed(st scenario.Step) (bool, error) {
+	ctx := context.Background()
+	bp.clock.Set(st.Time)
+	if *detectBackfill && st.Time.Before(bp.backfillDeadline) {
+		bp.clock.Set(bp.backfillDeadline)
+	}
+	if err := bp.logs.ConsumeLogs(ctx, st.Logs); err != nil {
+		return false, err
+	}
+	if err := bp.traces.ConsumeTraces(ctx, st.Traces); err != nil {
+		return false, err
+	}
+	if err := bp.metrics.ConsumeMetrics(ctx, st.Metrics); err != nil {
+		return false, err
+	}
+	if bp.p.edges != nil {
+		bp.p.edges.Sweep(bp.clock.Now())
+	}
+	bp.p.health.Sweep(bp.clock.Now())
+	if st.Time.Sub(bp.lastEmit) < bp.cfg.Signals.Interval {
+		return false, nil
+	}
+	bp.lastEmit = st.Time
+	bp.p.emitSignals(ctx, st.Time)
+	return true, nil
+}
+
+func runScenario(sc scenario.Scenario) (out scenarioOutcome) {
+	out.label = sc.Label()
+	out.label.Shift(*detectOffset)
+	bp, err := newSimProcessor(sc.Start.Add(*detectOffset))
 	if err != nil {
 		out.err = err
 		return out
 	}
-	traces, err := pf.CreateTraces(ctx, set, cfg, consumertest.NewNop())
-	if err != nil {
-		out.err = err
-		return out
-	}
-	metrics, err := pf.CreateMetrics(ctx, set, cfg, consumertest.NewNop())
-	if err != nil {
-		out.err = err
-		return out
-	}
-	// Not started: no background loop, so simulated time alone drives it.
-	defer func() {
-		for _, c := range []component.Component{logs, traces, metrics} {
-			_ = c.Shutdown(ctx)
-		}
-	}()
-	p := f.instance(set.ID)
-	clock := newTestClock(sc.Start.Add(*detectOffset))
-	p.now = clock.Now
+	defer bp.shutdown()
+	p, alertSink := bp.p, bp.alertSink
+	bp.backfillDeadline = out.label.DeploymentStart.Add(-30 * time.Second)
 
 	l := &out.label
 	deployed := health.Key{Namespace: l.Namespace, Service: l.Service, Environment: l.Environment}
@@ -114,7 +165,7 @@ func runScenario(sc scenario.Scenario) (out scenarioOutcome) {
 			bystander = health.Key{Namespace: svc.Namespace, Service: svc.Name, Environment: svc.Environment}
 		}
 	}
-	var lastEval, lastEmit time.Time
+	var lastEval time.Time
 	out.lowestScore = 100
 	// Alert signals about the deployment, whatever their name: the measure
 	// must not depend on how many alerts one regression raises.
@@ -122,23 +173,11 @@ func runScenario(sc scenario.Scenario) (out scenarioOutcome) {
 	defer func() { out.alerts = tally.Max(l.DeploymentID) }()
 	out.err = sc.Run(func(st scenario.Step) error {
 		st.Shift(*detectOffset)
-		clock.Set(st.Time)
-		if live := l.DeploymentStart.Add(-30 * time.Second); *detectBackfill && st.Time.Before(live) {
-			clock.Set(live)
-		}
-		if err := logs.ConsumeLogs(ctx, st.Logs); err != nil {
+		emitted, err := bp.feed(st)
+		if err != nil {
 			return err
 		}
-		if err := traces.ConsumeTraces(ctx, st.Traces); err != nil {
-			return err
-		}
-		if err := metrics.ConsumeMetrics(ctx, st.Metrics); err != nil {
-			return err
-		}
-		p.health.Sweep(clock.Now())
-		if st.Time.Sub(lastEmit) >= cfg.Signals.Interval {
-			lastEmit = st.Time
-			p.emitSignals(ctx, st.Time)
+		if emitted {
 			var changes []score.Change
 			for _, a := range alertRecords(alertSink) {
 				if a.service == l.Service && a.deploymentID == l.DeploymentID {
@@ -295,32 +334,24 @@ func BenchmarkDetect(b *testing.B) {
 		lib = slices.DeleteFunc(lib, func(sc scenario.Scenario) bool { return !re.MatchString(sc.Name) })
 	}
 	var report detectReport
+	var impact *impactReport
 	for range b.N {
 		outcomes := runLibrary(b, lib)
 		report = summarize(outcomes)
+		impact = runTopologies(b)
 	}
 	b.StopTimer()
 	fmt.Print(formatReport(report))
+	if impact != nil {
+		fmt.Print(impact.lines())
+	}
 }
+
+func runtimeProcs() int { return runtime.GOMAXPROCS(0) }
 
 func runLibrary(tb testing.TB, lib []scenario.Scenario) []scenarioOutcome {
 	outcomes := make([]scenarioOutcome, len(lib))
-	next := make(chan int)
-	var wg sync.WaitGroup
-	for range runtime.GOMAXPROCS(0) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				outcomes[i] = runScenario(lib[i])
-			}
-		}()
-	}
-	for i := range lib {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
+	parallel(len(lib), func(i int) { outcomes[i] = runScenario(lib[i]) })
 	for i := range outcomes {
 		o := &outcomes[i]
 		if o.err != nil {
