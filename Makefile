@@ -129,11 +129,12 @@ nab-loco:
 	$(GO) run ./cmd/nabrun -loco -data $(NAB_DIR)/data -scorer $(NAB_DIR)/main.go -out $(NAB_LOCO_OUT)
 
 ## detect-bench: the detection benchmark - the scenario library (internal/scenario) through the
-## processor in simulated time; its six figures (detected, false_alarms, delay_median_s, delay_p95_s,
-## low_traffic_false_alarms, alerts_per_faulty_deployment) come last. DETECT_FLAGS=-detect.verbose prints one line per scenario.
+## processor in simulated time, then its multi-service topologies; its eight figures (detected, false_alarms,
+## delay_median_s, delay_p95_s, low_traffic_false_alarms, alerts_per_faulty_deployment, impact_detected,
+## impact_misattributed) come last. DETECT_FLAGS=-detect.verbose prints one line per scenario.
 DETECT_SEED ?= 1
 DETECT_FLAGS ?=
-DETECT_NAMES := detected|false_alarms|delay_median_s|delay_p95_s|low_traffic_false_alarms|alerts_per_faulty_deployment
+DETECT_NAMES := detected|false_alarms|delay_median_s|delay_p95_s|low_traffic_false_alarms|alerts_per_faulty_deployment|impact_detected|impact_misattributed
 DETECT_LINES := ^($(DETECT_NAMES)):
 detect-bench:
 	@out=$$($(GO) test -count=1 -timeout 30m -run '^$$' -bench '^BenchmarkDetect$$' -benchtime 1x \

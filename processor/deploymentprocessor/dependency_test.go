@@ -239,3 +239,23 @@ func TestDependencyFromClientMetrics(t *testing.T) {
 	assert.InDelta(t, 20, rates["payment"], 0.5)
 	assert.InDelta(t, 40, rates["inventory"], 0.5)
 }
+
+// TestDependencyBaselinesSurviveRestart: the engine of edges is saved under
+// its own key and restored: an edge's baseline judges after a restart.
+func TestDependencyBaselinesSurviveRestart(t *testing.T) {
+	store := newMemStorage()
+	ps := newPipelines(t, pipelineOptions{edit: withStorage(time.Hour), host: hostWith(store)})
+	rng := rand.New(rand.NewPCG(9, 2)) //nolint:gosec // test data
+	at := t0
+	for range 30 {
+		at = at.Add(10 * time.Second)
+		ps.meshInterval(t, rng, at, 0.004, 0.004)
+	}
+	ps.shutdown(t)
+	require.Equal(t, 1, store.setCountOf(edgesKey))
+
+	restarted := newPipelines(t, pipelineOptions{edit: withStorage(time.Hour), host: hostWith(store)})
+	edge := health.Key{Namespace: "shop", Service: "checkout", Environment: "prod", Dependency: "payment"}
+	assert.True(t, restarted.proc.edges.Has(edge))
+	assert.Equal(t, 1, restarted.proc.edges.Len())
+}

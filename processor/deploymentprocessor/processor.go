@@ -149,7 +149,10 @@ func (p *deploymentProcessor) Start(ctx context.Context, host component.Host) er
 		p.store = store
 		p.store.restore(ctx, p.tracker, p.now())
 		if p.health != nil {
-			p.store.restoreHealth(ctx, p.health, p.now())
+			p.store.restoreHealth(ctx, healthKey, p.health, p.now())
+		}
+		if p.edges != nil {
+			p.store.restoreHealth(ctx, edgesKey, p.edges, p.now())
 		}
 		p.store.restoreSignals(ctx, p.emitter)
 	}
@@ -192,7 +195,10 @@ func (p *deploymentProcessor) Shutdown(ctx context.Context) error {
 	}
 	err := p.store.save(ctx, p.tracker, p.now(), true)
 	if p.health != nil {
-		err = errors.Join(err, p.store.saveHealth(ctx, p.health, p.now(), true))
+		err = errors.Join(err, p.store.saveHealth(ctx, healthKey, p.health, p.now(), true))
+	}
+	if p.edges != nil {
+		err = errors.Join(err, p.store.saveHealth(ctx, edgesKey, p.edges, p.now(), true))
 	}
 	err = errors.Join(err, p.store.saveSignals(ctx, p.emitter))
 	err = errors.Join(err, p.store.close(ctx))
@@ -232,8 +238,11 @@ func (p *deploymentProcessor) loop(ctx context.Context) {
 			if err := p.store.save(ctx, p.tracker, p.now(), false); err != nil {
 				p.logger.Warn("Cannot save deployment state", zap.Error(err))
 			}
-			if p.health != nil {
-				if err := p.store.saveHealth(ctx, p.health, p.now(), false); err != nil {
+			for key, engine := range map[string]*health.Engine{healthKey: p.health, edgesKey: p.edges} {
+				if engine == nil {
+					continue
+				}
+				if err := p.store.saveHealth(ctx, key, engine, p.now(), false); err != nil {
 					p.logger.Warn("Cannot save health state", zap.Error(err))
 				}
 			}

@@ -25,6 +25,8 @@ import (
 const (
 	stateKey  = "tracker"
 	healthKey = "health"
+	// edgesKey is the engine of edges' state (dependency indicators).
+	edgesKey = "health.dependencies"
 )
 
 // healthSaveInterval is the least time between two saves of the health
@@ -39,13 +41,24 @@ type stateStore struct {
 	logger *zap.Logger
 	// savedGeneration is the tracker generation last saved.
 	savedGeneration uint64
-	// healthGeneration and healthSaved: the health engine's generation last
-	// saved, and when.
-	healthGeneration uint64
-	healthSaved      time.Time
-	// healthFrozen fingerprints which keys had frozen baselines, for which
-	// deployment, at the last health save.
-	healthFrozen uint64
+	// health and edges remember the engines' last saves.
+	health, edges engineSaves
+}
+
+// engineSaves is what a health engine's last save was: its generation,
+// when, and which keys had frozen baselines, for which deployment.
+type engineSaves struct {
+	generation uint64
+	saved      time.Time
+	frozen     uint64
+}
+
+// saves is the bookkeeping of the engine stored under key.
+func (s *stateStore) saves(key string) *engineSaves {
+	if key == edgesKey {
+		return &s.edges
+	}
+	return &s.health
 }
 
 func openStateStore(ctx context.Context, host component.Host, storageID, self component.ID, logger *zap.Logger) (*stateStore, error) {
@@ -110,8 +123,8 @@ func (s *stateStore) save(ctx context.Context, tr *tracker.Tracker, now time.Tim
 
 // restoreHealth loads the saved health state into engine; like the tracker's,
 // a missing or unusable state starts empty.
-func (s *stateStore) restoreHealth(ctx context.Context, engine *health.Engine, now time.Time) {
-	data, err := s.client.Get(ctx, healthKey)
+func (s *stateStore) restoreHealth(ctx context.Context, key string, engine *health.Engine, now time.Time) {
+	data, err := s.client.Get(ctx, key)
 	if err != nil {
 		s.logger.Warn("Cannot read saved health state; starting empty", zap.Error(err))
 		return
@@ -124,24 +137,25 @@ func (s *stateStore) restoreHealth(ctx context.Context, engine *health.Engine, n
 		s.logger.Warn("Cannot decode saved health state; starting empty", zap.Error(err))
 		return
 	}
-	s.healthGeneration, s.healthSaved, s.healthFrozen = engine.Generation(), now, frozenFingerprint(engine)
-	s.logger.Info("Restored health state", zap.Int("services", n))
+	*s.saves(key) = engineSaves{generation: engine.Generation(), saved: now, frozen: frozenFingerprint(engine)}
+	s.logger.Info("Restored health state", zap.String("key", key), zap.Int("keys", n))
 }
 
 // saveHealth writes the health state when it changed and healthSaveInterval
 // has passed since the last save, or when baselines froze or thawed since the
 // last save (a crash must not lose a deployment's frozen baseline for longer
 // than flush_interval), or always when final.
-func (s *stateStore) saveHealth(ctx context.Context, engine *health.Engine, now time.Time, final bool) error {
+func (s *stateStore) saveHealth(ctx context.Context, key string, engine *health.Engine, now time.Time, final bool) error {
+	last := s.saves(key)
 	generation := engine.Generation()
 	frozen := frozenFingerprint(engine)
-	if !final && (generation == s.healthGeneration || (now.Sub(s.healthSaved) < healthSaveInterval && frozen == s.healthFrozen)) {
+	if !final && (generation == last.generation || (now.Sub(last.saved) < healthSaveInterval && frozen == last.frozen)) {
 		return nil
 	}
-	if err := s.client.Set(ctx, healthKey, engine.MarshalState(now)); err != nil {
-		return fmt.Errorf("saving health state: %w", err)
+	if err := s.client.Set(ctx, key, engine.MarshalState(now)); err != nil {
+		return fmt.Errorf("saving health state %q: %w", key, err)
 	}
-	s.healthGeneration, s.healthSaved, s.healthFrozen = generation, now, frozen
+	*last = engineSaves{generation: generation, saved: now, frozen: frozen}
 	return nil
 }
 
@@ -153,7 +167,7 @@ func frozenFingerprint(engine *health.Engine) uint64 {
 	engine.Snapshots(func(snap *health.Snapshot) bool {
 		if snap.Frozen {
 			h := fnv.New64a()
-			for _, part := range []string{snap.Key.Namespace, snap.Key.Service, snap.Key.Environment, snap.DeploymentID} {
+			for _, part := range []string{snap.Key.Namespace, snap.Key.Service, snap.Key.Environment, snap.Key.Dependency, snap.DeploymentID} {
 				_, _ = h.Write([]byte(part))
 				_, _ = h.Write([]byte{0})
 			}
