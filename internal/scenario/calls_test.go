@@ -612,7 +612,7 @@ func TestValidateCallsAndAlso(t *testing.T) {
 func TestTopologiesComposition(t *testing.T) {
 	topo := Topologies(1)
 	require.Len(t, topo, len(TopologyNames)*len(TopologyTraffic)*TopologySeeds)
-	require.Len(t, topo, 48)
+	require.Len(t, topo, 60)
 	names := map[string]bool{}
 	count := map[string]int{}
 	var previousStart time.Time
@@ -633,9 +633,11 @@ func TestTopologiesComposition(t *testing.T) {
 		l := sc.Label()
 		assert.Equal(t, sc.Topology, l.Topology)
 		assert.Equal(t, rps, l.TrafficRPS, "%s: rps is the main deployed service's", sc.Name)
-		assert.True(t, l.Regressed)
-		assert.Equal(t, l.Service, l.Culprit)
-		assert.Equal(t, l.DeploymentStart, l.RegressionOnset)
+		if sc.Topology != TopologyCleanPair {
+			assert.True(t, l.Regressed)
+			assert.Equal(t, l.Service, l.Culprit)
+			assert.Equal(t, l.DeploymentStart, l.RegressionOnset)
+		}
 		assert.False(t, l.RolloutEnd.IsZero(), "%s: the rollout ends within the scenario", sc.Name)
 		assert.Equal(t, 1+len(sc.Also), len(l.Deployments))
 		assert.Equal(t, l.Service, l.Deployments[0].Service)
@@ -675,6 +677,12 @@ func TestTopologiesComposition(t *testing.T) {
 			assert.Empty(t, l.Harmed)
 			assert.Equal(t, KindErrorRatio, r.Kind)
 			assert.True(t, r.Magnitude >= 5 && r.Magnitude <= 7)
+		case TopologyCleanPair:
+			assert.Nil(t, r)
+			assert.Empty(t, l.Culprit)
+			assert.Empty(t, l.Harmed)
+			require.Len(t, sc.Also, 1)
+			assert.Equal(t, ServiceCheckout, sc.Also[0].Service)
 		case TopologyTwoRollouts:
 			require.Len(t, sc.Also, 1)
 			assert.True(t, sc.Also[0].Offset >= 0 && sc.Also[0].Offset <= 30*time.Second)

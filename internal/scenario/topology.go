@@ -28,6 +28,9 @@ const (
 	// them (alternating) is harmful: payment failing RouteCharge into
 	// checkout's own 5xx (odd scenario indices), or checkout itself (even).
 	TopologyTwoRollouts = "two-rollouts"
+	// TopologyCleanPair: payment and checkout roll out together and neither
+	// is harmful: every alarm is a false one.
+	TopologyCleanPair = "clean-pair"
 )
 
 // The services and routes of the topology scenarios: frontend and checkout
@@ -47,7 +50,7 @@ const (
 // The composition of Topologies.
 var (
 	// TopologyNames are the topologies, in library order.
-	TopologyNames = []string{TopologyImpactEndpoint, TopologyImpactSlow, TopologyCallerOwn, TopologyTwoRollouts}
+	TopologyNames = []string{TopologyImpactEndpoint, TopologyImpactSlow, TopologyCallerOwn, TopologyTwoRollouts, TopologyCleanPair}
 	// TopologyTraffic are the main deployed service's request rates, req/s.
 	TopologyTraffic = []float64{20, 50, 200}
 )
@@ -130,6 +133,8 @@ func topologyScenario(lib *rand.Rand, index, k int, topology string, rps float64
 		also = ServiceCheckout
 	case topology == TopologyTwoRollouts:
 		main, also = ServiceCheckout, ServicePayment
+	case topology == TopologyCleanPair:
+		also = ServiceCheckout
 	}
 	// Rates follow payment's; rps is the main deployed service's.
 	paymentRate, checkoutRate := rps, rps*topologyCheckoutShare
@@ -221,6 +226,8 @@ func topologyScenario(lib *rand.Rand, index, k int, topology string, rps float64
 	// A 5xx ratio of 6–10 % on the charge route, from payment's background.
 	chargeFailure := func() float64 { return uniform(0.06, 0.10) / sc.service(ServicePayment).Traffic.ErrorRatio }
 	switch {
+	case topology == TopologyCleanPair:
+		// Clean: no regression.
 	case topology == TopologyImpactEndpoint:
 		sc.Regression = &Regression{Kind: KindErrorRatio, Magnitude: chargeFailure(), Routes: []string{RouteCharge}, CallersOnly: true}
 	case topology == TopologyImpactSlow:

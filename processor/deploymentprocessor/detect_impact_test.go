@@ -113,7 +113,8 @@ type impactReport struct {
 	harmed, harmedAttributed, harmedExplained int
 	// culprits: every harmful scenario, and those whose culprit alarmed.
 	culprits, culpritsAlarmed int
-	// misattributed: scenarios in which a deployment other than the culprit's alarmed.
+	// misattributed: scenarios in which a deployment other than the culprit's
+	// alarmed (clean-pair: any deployment).
 	scenarios, misattributed int
 	delays                   []float64
 	byTopology               map[string][3]int // attributed or alarmed, misattributed, total
@@ -130,6 +131,8 @@ func summarizeImpact(outcomes []topologyOutcome) impactReport {
 		if len(o.wrong) > 0 {
 			r.misattributed++
 			t[1]++
+		} else if l.Culprit == "" {
+			t[0]++ // clean: judged right when nothing alarmed
 		}
 		if l.Culprit != "" {
 			r.culprits++
@@ -173,7 +176,7 @@ func (r *impactReport) lines() string {
 	sort.Strings(names)
 	for _, n := range names {
 		t := r.byTopology[n]
-		fmt.Fprintf(&b, "topology[%s]: %d/%d judged right (attributed, or the caller's own regression alarmed), %d misattributed\n", n, t[0], t[2], t[1])
+		fmt.Fprintf(&b, "topology[%s]: %d/%d judged right (the harm attributed to the culprit; its own regression alarmed; clean: nothing alarmed), %d misattributed\n", n, t[0], t[2], t[1])
 	}
 	fmt.Fprintf(&b, "impact_attributed (every harm callers see, own telemetry too): %d/%d; callers' health explained by the culprit's rollout: %d/%d\n",
 		r.harmedAttributed, r.harmed, r.harmedExplained, r.harmed)
