@@ -19,13 +19,18 @@ const (
 	// outran its max_duration. They are alerts of their own.
 	AlertDeploymentFailed = "DeploymentFailed"
 	AlertDeploymentStuck  = "DeploymentStuck"
+	// AlertDependencyImpact is on a service whose calls to a dependency
+	// regressed while that dependency deploys: harm it suffers, which the
+	// dependency's deployment explains (and answers for). Not a judgement of
+	// the service's own deployment.
+	AlertDependencyImpact = "DependencyDeploymentImpact"
 )
 
 // IsJudgement tells whether an alert is deploylens's judgement of the
-// telemetry, as opposed to a fact (failed, stuck): what alert accuracy and
-// "one alert per faulty deployment" count.
+// telemetry, as opposed to a fact (failed, stuck) or another deployment's
+// impact: what alert accuracy and "one alert per faulty deployment" count.
 func IsJudgement(name string) bool {
-	return name != AlertDeploymentFailed && name != AlertDeploymentStuck
+	return name != AlertDeploymentFailed && name != AlertDeploymentStuck && name != AlertDependencyImpact
 }
 
 // Alert signal record attributes. The deployment context (service.name,

@@ -29,8 +29,9 @@ type topologyOutcome struct {
 	culpritAlarm, attributed time.Time
 	// wrong lists the deployments that alarmed but are not the culprit's.
 	wrong []string
-	// explained: a harmed caller's health named the culprit's rollout.
-	explained bool
+	// explained: a harmed caller's health named the culprit's rollout;
+	// callerAlarm: a harmed caller alarmed (its alert then names the rollout).
+	explained, callerAlarm bool
 	why       string
 	err       error
 }
@@ -88,10 +89,16 @@ func runTopology(sc scenario.Scenario) (out topologyOutcome) {
 			}
 		}
 		for _, caller := range l.Harmed {
+			if snap := bp.p.health.Snapshot(key(caller)); snap != nil && *detectTrace > 0 && st.Time.Sub(l.DeploymentStart) <= *detectTrace &&
+				!st.Time.Before(l.DeploymentStart) && snap.EvaluatedAt != traced[caller] {
+				traced[caller] = snap.EvaluatedAt
+				fmt.Printf("%s %s (caller) +%.0fs %s\n", l.Scenario, caller, st.Time.Sub(l.DeploymentStart).Seconds(), traceSnapshot(snap))
+			}
 			if snap := bp.p.health.Snapshot(key(caller)); snap != nil && slices.ContainsFunc(snap.Health.ExplainedBy, func(r health.Relation) bool {
 				return r.Peer.Service == l.Culprit && r.DeploymentID == l.DeploymentID
 			}) {
 				out.explained = true
+				out.callerAlarm = out.callerAlarm || snap.Alarm()
 			}
 		}
 		return nil
@@ -209,8 +216,8 @@ func runTopologies(tb testing.TB) *impactReport {
 		}
 		if *detectVerbose {
 			l := &o.label
-			fmt.Printf("%-30s culprit=%s harmed=%v alarm=%s attributed=%s explained=%v wrong=%v%s\n", l.Scenario, l.Culprit, l.Harmed,
-				since(o.culpritAlarm, l.RegressionOnset), since(o.attributed, l.RegressionOnset), o.explained, o.wrong, o.why)
+			fmt.Printf("%-30s culprit=%s harmed=%v alarm=%s attributed=%s explained=%v caller_alarm=%v wrong=%v%s\n", l.Scenario, l.Culprit, l.Harmed,
+				since(o.culpritAlarm, l.RegressionOnset), since(o.attributed, l.RegressionOnset), o.explained, o.callerAlarm, o.wrong, o.why)
 		}
 	}
 	r := summarizeImpact(outcomes)

@@ -430,9 +430,9 @@ func (p *deploymentProcessor) edgeSnapshots(key tracker.Key) []*health.Snapshot 
 	return out
 }
 
-// explanation words which dependency's rollout explains a service's harm:
-// "explained by payment 2.3's rollout (deployment d-42): calls to payment
-// fail 6.1% vs 0.4%"; empty when none does.
+// explanation names the dependency's rollout that explains a service's
+// harm, "payment 2.3's rollout (deployment d-42)" (the strongest, and how
+// many more); empty when none does.
 func (p *deploymentProcessor) explanation(snap *health.Snapshot, now time.Time) string {
 	if snap == nil || len(snap.Health.ExplainedBy) == 0 {
 		return ""
@@ -442,9 +442,7 @@ func (p *deploymentProcessor) explanation(snap *health.Snapshot, now time.Time) 
 	if state, ok := p.tracker.Service(trackerKey(r.Peer), now); ok && state.Current != nil && state.Current.ID == r.DeploymentID && state.Current.Version != "" {
 		who += " " + state.Current.Version
 	}
-	ev := emit.EdgeEvidence("", &r.Evidence)
-	ev.Callee = r.Peer.Service
-	text := fmt.Sprintf("explained by %s's rollout (deployment %s): %s", who, r.DeploymentID, alerts.CallEvidenceText(&ev))
+	text := fmt.Sprintf("%s's rollout (deployment %s)", who, r.DeploymentID)
 	if more := len(snap.Health.ExplainedBy) - 1; more > 0 {
 		text += fmt.Sprintf(" and %d more", more)
 	}

@@ -47,6 +47,9 @@ const (
 	// DeploymentFailed and DeploymentStuck are facts, not judgements: alerts of their own.
 	DeploymentFailed = deployevent.AlertDeploymentFailed
 	DeploymentStuck  = deployevent.AlertDeploymentStuck
+	// DependencyImpact is a service's calls to a deploying dependency
+	// regressing: named after the dependency's deployment, which answers for it.
+	DependencyImpact = deployevent.AlertDependencyImpact
 )
 
 // IsJudgement tells whether an alert is deploylens's judgement of the
@@ -452,6 +455,8 @@ func humanName(name string) string {
 		return "deployment stuck"
 	case IndicatorRegression:
 		return "indicator regression"
+	case DependencyImpact:
+		return "a dependency's deployment impacts it"
 	}
 	return name
 }

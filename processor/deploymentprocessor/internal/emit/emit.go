@@ -233,8 +233,7 @@ type Deployment struct {
 	Stuck  bool
 	Detail string // e.g. "stuck for 1h12m"
 	// Explained says which dependency's rollout explains the service's
-	// harm, e.g. "explained by payment 2.3's rollout (deployment d-42):
-	// calls to payment fail 6.1% vs 0.4%"; empty when none does.
+	// harm, e.g. "payment 2.3's rollout (deployment d-42)"; empty when none does.
 	Explained string
 }
 
@@ -281,11 +280,25 @@ func Conditions(snap *health.Snapshot, phase deployevent.Phase, dep Deployment, 
 			regression.Detail = "in the canary"
 		}
 		if dep.Explained != "" {
-			regression.Detail = strings.TrimPrefix(regression.Detail+", "+dep.Explained, ", ")
+			regression.Detail = strings.TrimPrefix(regression.Detail+", explained by "+dep.Explained, ", ")
 		}
+	}
+	// The harm the service's calls suffer from a deploying dependency: an
+	// alert of its own, named after that deployment (which answers for it).
+	impact := alerts.Condition{Name: alerts.DependencyImpact, Severity: deployevent.SeverityWarning,
+		Recommendation: deployevent.RecommendInvestigate, Active: len(h.ExplainedBy) > 0 && dep.Explained != ""}
+	if impact.Active {
+		for i := range h.ExplainedBy {
+			r := &h.ExplainedBy[i]
+			ev := Evidence(&r.Evidence)
+			ev.Callee = r.Peer.Service
+			impact.Evidences = append(impact.Evidences, ev)
+		}
+		impact.Detail = "explained by " + dep.Explained
 	}
 	out := []alerts.Condition{
 		regression,
+		impact,
 		{Name: alerts.DeploymentFailed, Severity: deployevent.SeverityWarning, Recommendation: deployevent.RecommendInvestigate,
 			Active: dep.Failed},
 		{Name: alerts.DeploymentStuck, Severity: deployevent.SeverityWarning, Recommendation: deployevent.RecommendInvestigate,

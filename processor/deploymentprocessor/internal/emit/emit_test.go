@@ -170,7 +170,7 @@ func byName(cs []alerts.Condition) map[string]alerts.Condition {
 
 func TestConditionsOneAlertPerHarmfulDeployment(t *testing.T) {
 	cs := Conditions(unhealthySnapshot(), deployevent.PhaseDuring, Deployment{}, DefaultThresholds(), false)
-	require.Len(t, cs, 3, "the regression, failed and stuck: no per-indicator alerts by default")
+	require.Len(t, cs, 4, "the regression, a dependency's impact, failed and stuck: no per-indicator alerts by default")
 	named := byName(cs)
 	reg := named[alerts.Regression+"/"]
 	assert.True(t, reg.Active)
@@ -182,6 +182,7 @@ func TestConditionsOneAlertPerHarmfulDeployment(t *testing.T) {
 	assert.Equal(t, "ratio", reg.Evidences[0].Unit)
 	assert.InDelta(t, 0.041, reg.Evidences[0].Observed, 1e-12)
 	assert.False(t, named[alerts.DeploymentFailed+"/"].Active)
+	assert.False(t, named[alerts.DependencyImpact+"/"].Active, "no dependency's rollout explains it")
 
 	// Degraded: the same alert at warning (its severity changes in place).
 	snap := unhealthySnapshot()
@@ -255,4 +256,24 @@ func TestNoScoreWhileNothingIsJudged(t *testing.T) {
 	assert.Empty(t, points(t, md, "deployment.health.score"), "no score while the baselines learn: 0 would read as dead")
 	assert.Equal(t, map[string]float64{"healthy": 0, "degraded": 0, "unhealthy": 0, "inconclusive": 1},
 		stateSet(points(t, md, "deployment.health.verdict"), "deployment.health.verdict", ""), "the verdict says so on its own series")
+}
+
+// TestConditionsNameTheDependencysDeployment: a service whose calls to a
+// deploying dependency regressed has an alert of its own naming that
+// deployment, with the calls' evidence; its regression alert (if any) says
+// the same.
+func TestConditionsNameTheDependencysDeployment(t *testing.T) {
+	snap := unhealthySnapshot()
+	snap.Health.ExplainedBy = []health.Relation{{Peer: health.Key{Namespace: "shop", Service: "payment", Environment: "production"}, DeploymentID: "pay-9",
+		Evidence: health.Evidence{Indicator: "error_ratio", Value: 0.079, Baseline: 0.013, Score: 0.9, Judged: true}}}
+	named := byName(Conditions(snap, deployevent.PhaseSteady, Deployment{Explained: "payment 2.3's rollout (deployment pay-9)"}, DefaultThresholds(), false))
+	impact := named[alerts.DependencyImpact+"/"]
+	require.True(t, impact.Active)
+	assert.Equal(t, deployevent.SeverityWarning, impact.Severity)
+	assert.Equal(t, deployevent.RecommendInvestigate, impact.Recommendation, "the dependency's deployment answers for it")
+	assert.Equal(t, "explained by payment 2.3's rollout (deployment pay-9)", impact.Detail)
+	require.Len(t, impact.Evidences, 1)
+	assert.Equal(t, "payment", impact.Evidences[0].Callee)
+	assert.Contains(t, named[alerts.Regression+"/"].Detail, "explained by payment 2.3's rollout (deployment pay-9)")
+	assert.False(t, deployevent.IsJudgement(alerts.DependencyImpact), "not a judgement of the service's own deployment")
 }
