@@ -5,6 +5,7 @@ package deploymentprocessor
 
 import (
 	"context"
+	"encoding/binary"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -19,10 +20,18 @@ import (
 
 	"github.com/deploylens/deploylens/internal/deployevent"
 	"github.com/deploylens/deploylens/processor/deploymentprocessor/internal/health"
+	"github.com/deploylens/deploylens/processor/deploymentprocessor/internal/pairs"
 	"github.com/deploylens/deploylens/processor/deploymentprocessor/internal/tracker"
 )
 
 var paymentV2 = service{name: "payment", namespace: "shop", environment: "prod", version: "2.2.0"}
+
+// paymentStarted is payment 2.2.0 → 2.3.0 starting at at.
+func paymentStarted(at time.Time) deployevent.Event {
+	return deployevent.Event{Service: "payment", Namespace: "shop", Environment: "prod", Version: "2.3.0",
+		PreviousVersion: "2.2.0", ID: "pay-23", State: deployevent.StateStarted, Strategy: deployevent.StrategyRolling,
+		Source: deployevent.SourceGeneric, Timestamp: at}
+}
 
 // meshInterval sends 10 s ending at end: checkout's SERVER spans, each with
 // a CLIENT child calling payment (peer.service) that fails as callsFail,
@@ -90,9 +99,7 @@ func TestDependencyImpactEndToEnd(t *testing.T) {
 		ps.meshInterval(t, rng, at, 0.004, 0.004)
 	}
 	ps.clock.Set(at)
-	ps.consumeEvents(t, deployevent.Event{Service: "payment", Namespace: "shop", Environment: "prod", Version: "2.3.0",
-		PreviousVersion: "2.2.0", ID: "pay-23", State: deployevent.StateStarted, Strategy: deployevent.StrategyRolling,
-		Source: deployevent.SourceGeneric, Timestamp: at})
+	ps.consumeEvents(t, paymentStarted(at))
 	for range 12 {
 		at = at.Add(10 * time.Second)
 		ps.meshInterval(t, rng, at, 0.08, 0.004)
@@ -256,4 +263,83 @@ func TestDependencyBaselinesSurviveRestart(t *testing.T) {
 	edge := health.Key{Namespace: "shop", Service: "checkout", Environment: "prod", Dependency: "payment"}
 	assert.True(t, restarted.proc.edges.Has(edge))
 	assert.Equal(t, 1, restarted.proc.edges.Len())
+}
+
+// TestSpanPairsTeachTheCallee: checkout names payment only by its address
+// ("10.0.4.17:8443", no peer.service); payment's SERVER spans are children
+// of checkout's CLIENT spans. The pairs teach that the address is payment:
+// payment's rollout, which breaks those calls, answers for them.
+func TestSpanPairsTeachTheCallee(t *testing.T) {
+	ps := newPipelines(t, pipelineOptions{})
+	rng := rand.New(rand.NewPCG(3, 3)) //nolint:gosec // test data
+	var ids uint64
+	interval := func(end time.Time, callsFail float64) {
+		td := ptrace.NewTraces()
+		co := td.ResourceSpans().AppendEmpty()
+		checkoutV1.putResource(co.Resource().Attributes())
+		co.Resource().Attributes().PutStr("service.instance.id", "co-a")
+		pay := td.ResourceSpans().AppendEmpty()
+		paymentV2.putResource(pay.Resource().Attributes())
+		pay.Resource().Attributes().PutStr("service.instance.id", "pay-a")
+		coSpans, paySpans := co.ScopeSpans().AppendEmpty().Spans(), pay.ScopeSpans().AppendEmpty().Spans()
+		for i := range 300 {
+			at := end.Add(-10 * time.Second).Add(time.Duration(i) * 10 * time.Second / 300)
+			latency := time.Duration(0.03 * math.Exp(0.4*rng.NormFloat64()) * float64(time.Second))
+			ids++
+			var id pcommon.SpanID
+			binary.BigEndian.PutUint64(id[:], ids)
+			own := coSpans.AppendEmpty()
+			own.SetKind(ptrace.SpanKindServer)
+			own.SetStartTimestamp(pcommon.NewTimestampFromTime(at.Add(-2 * latency)))
+			own.SetEndTimestamp(pcommon.NewTimestampFromTime(at.Add(time.Millisecond)))
+			own.Attributes().PutInt("http.response.status_code", 200)
+			call := coSpans.AppendEmpty()
+			call.SetKind(ptrace.SpanKindClient)
+			call.SetSpanID(id)
+			call.SetStartTimestamp(pcommon.NewTimestampFromTime(at.Add(-latency)))
+			call.SetEndTimestamp(pcommon.NewTimestampFromTime(at))
+			call.Attributes().PutStr("server.address", "10.0.4.17:8443")
+			code := int64(200)
+			if rng.Float64() < callsFail {
+				code = 503
+			}
+			call.Attributes().PutInt("http.response.status_code", code)
+			server := paySpans.AppendEmpty()
+			server.SetKind(ptrace.SpanKindServer)
+			server.SetParentSpanID(id)
+			server.SetStartTimestamp(pcommon.NewTimestampFromTime(at.Add(-latency + time.Millisecond)))
+			server.SetEndTimestamp(pcommon.NewTimestampFromTime(at.Add(-time.Millisecond)))
+			server.Attributes().PutInt("http.response.status_code", 200) // payment never sees the failures
+		}
+		ps.clock.Set(end)
+		require.NoError(t, ps.traces.ConsumeTraces(context.Background(), td))
+		ps.clock.Set(end.Add(5 * time.Second))
+		ps.proc.edges.Sweep(ps.clock.Now())
+		ps.proc.health.Sweep(ps.clock.Now())
+	}
+	at := t0
+	for range 60 {
+		at = at.Add(10 * time.Second)
+		interval(at, 0.004)
+	}
+	service, ok := ps.proc.pairs.Resolve(pairs.Name{Namespace: "shop", Environment: "prod", Dependency: "10.0.4.17:8443"})
+	require.True(t, ok, "the pairs taught the address")
+	assert.Equal(t, "payment", service)
+	assert.Equal(t, int64(1), ps.proc.pairs.Names())
+
+	ps.clock.Set(at)
+	ps.consumeEvents(t, paymentStarted(at))
+	for range 12 {
+		at = at.Add(10 * time.Second)
+		interval(at, 0.08)
+	}
+	snap := ps.proc.HealthSnapshot(tracker.Key{Namespace: "shop", Service: "payment", Environment: "prod"})
+	require.NotNil(t, snap)
+	assert.True(t, snap.Alarm(), "%+v", snap.Health)
+	require.NotEmpty(t, snap.Health.Impact)
+	assert.Equal(t, "checkout", snap.Health.Impact[0].Peer.Service)
+	caller := ps.proc.HealthSnapshot(checkoutKey())
+	require.NotNil(t, caller)
+	require.NotEmpty(t, caller.Health.ExplainedBy)
+	assert.Equal(t, "payment", caller.Health.ExplainedBy[0].Peer.Service, "the explanation names the service, not the address")
 }

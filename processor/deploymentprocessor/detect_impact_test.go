@@ -32,8 +32,8 @@ type topologyOutcome struct {
 	// explained: a harmed caller's health named the culprit's rollout;
 	// callerAlarm: a harmed caller alarmed (its alert then names the rollout).
 	explained, callerAlarm bool
-	why       string
-	err       error
+	why                    string
+	err                    error
 }
 
 // runTopology feeds one topology scenario through a fresh processor, as

@@ -20,6 +20,7 @@ import (
 	"github.com/deploylens/deploylens/internal/deployevent"
 	"github.com/deploylens/deploylens/processor/deploymentprocessor/internal/health"
 	"github.com/deploylens/deploylens/processor/deploymentprocessor/internal/indicators"
+	"github.com/deploylens/deploylens/processor/deploymentprocessor/internal/pairs"
 	"github.com/deploylens/deploylens/processor/deploymentprocessor/internal/tracker"
 )
 
@@ -53,6 +54,8 @@ func (p *deploymentProcessor) registerHealthTelemetry() error {
 	limitServices := metric.WithAttributeSet(attribute.NewSet(attribute.String("limit", "max_services")))
 	limitStreams := metric.WithAttributeSet(attribute.NewSet(attribute.String("limit", "max_streams")))
 	limitDependencies := metric.WithAttributeSet(attribute.NewSet(attribute.String("limit", "max_dependencies")))
+	limitPendingCalls := metric.WithAttributeSet(attribute.NewSet(attribute.String("limit", "max_pending_calls")))
+	limitNames := metric.WithAttributeSet(attribute.NewSet(attribute.String("limit", "max_dependency_names")))
 	return errors.Join(
 		p.telemetry.RegisterProcessorDeploymentHealthServicesCallback(gauge(func() int64 { return int64(p.health.Len()) })),
 		p.telemetry.RegisterProcessorDeploymentHealthStreamsCallback(func(_ context.Context, o metric.Int64Observer) error {
@@ -68,9 +71,18 @@ func (p *deploymentProcessor) registerHealthTelemetry() error {
 			o.Observe(int64(dropped), limitStreams)
 			if p.edges != nil {
 				o.Observe(int64(p.edges.DependencyRefused()+p.edges.Refused()), limitDependencies)
+				calls, names := p.pairs.Dropped()
+				o.Observe(int64(calls), limitPendingCalls)
+				o.Observe(int64(names), limitNames)
 			}
 			return nil
 		}),
+		p.telemetry.RegisterProcessorDeploymentHealthDependencyNamesCallback(gauge(func() int64 {
+			if p.pairs == nil {
+				return 0
+			}
+			return p.pairs.Names()
+		})),
 		p.telemetry.RegisterProcessorDeploymentHealthDependenciesCallback(gauge(func() int64 {
 			if p.edges == nil {
 				return 0
@@ -97,6 +109,9 @@ func (p *deploymentProcessor) edgeStatus(k health.Key) health.Status {
 	}
 	now := p.now()
 	callee := k.Callee()
+	if service, ok := p.pairs.Resolve(pairs.Name{Namespace: k.Namespace, Environment: k.Environment, Dependency: k.Dependency}); ok {
+		callee.Service = service // a span pair taught what the name means
+	}
 	c, ok := p.tracker.Current(trackerKey(callee), now)
 	if !ok && callee.Namespace != "" {
 		callee.Namespace = ""
@@ -136,82 +151,6 @@ func (p *deploymentProcessor) healthSpans(key tracker.Key, tag tracker.Tag, res 
 		s.AddSpans(&src, scopes)
 		s.Unlock()
 	}
-}
-
-// edgeCacheSize is how many dependencies of one resource's spans are looked
-// up once each; calls to more look their edge up per span.
-const edgeCacheSize = 8
-
-// edgeCache remembers, within one resource, the edge of each dependency
-// named (nil when the engine refused it), so that spans look it up without
-// hashing a key or building a name.
-type edgeCache struct {
-	n      int
-	names  [edgeCacheSize]indicators.DependencyName
-	edges  [edgeCacheSize]*health.Series
-	locked *health.Series
-	engine *health.Engine
-	caller health.Key
-}
-
-func (c *edgeCache) get(name indicators.DependencyName) *health.Series {
-	for i := range c.n {
-		if c.names[i] == name {
-			return c.edges[i]
-		}
-	}
-	// Looking an edge up may take the engine's lock, which its sweep holds
-	// while it takes series' locks: no series lock is held meanwhile.
-	c.lock(nil)
-	edge := c.caller
-	edge.Dependency = name.String()
-	s := c.engine.Series(edge)
-	if c.n < edgeCacheSize {
-		c.names[c.n], c.edges[c.n] = name, s
-		c.n++
-	}
-	return s
-}
-
-// lock holds s's lock, releasing the one held before (spans of one
-// dependency usually follow each other).
-func (c *edgeCache) lock(s *health.Series) {
-	if c.locked == s {
-		return
-	}
-	if c.locked != nil {
-		c.locked.Unlock()
-	}
-	c.locked = s
-	if s != nil {
-		s.Lock()
-	}
-}
-
-// dependencySpans counts a resource's outgoing calls (CLIENT and PRODUCER
-// spans) on the edge of the dependency each names.
-func (p *deploymentProcessor) dependencySpans(key tracker.Key, src *indicators.Source, scopes ptrace.ScopeSpansSlice) {
-	cache := edgeCache{engine: p.edges, caller: serviceHealthKey(key)}
-	for i := range scopes.Len() {
-		spans := scopes.At(i).Spans()
-		for j := range spans.Len() {
-			span := spans.At(j)
-			if !p.edges.Counts(span.Kind()) {
-				continue
-			}
-			name, failed := indicators.ReadCall(span)
-			if name.Empty() {
-				continue
-			}
-			s := cache.get(name)
-			if s == nil {
-				continue
-			}
-			cache.lock(s)
-			s.AddCall(src, span, failed)
-		}
-	}
-	cache.lock(nil)
 }
 
 func (p *deploymentProcessor) healthMetrics(key tracker.Key, tag tracker.Tag, res pcommon.Map, scopes pmetric.ScopeMetricsSlice, now time.Time) {

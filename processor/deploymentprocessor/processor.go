@@ -18,6 +18,7 @@ import (
 	"github.com/deploylens/deploylens/internal/deployevent"
 	"github.com/deploylens/deploylens/processor/deploymentprocessor/internal/health"
 	"github.com/deploylens/deploylens/processor/deploymentprocessor/internal/metadata"
+	"github.com/deploylens/deploylens/processor/deploymentprocessor/internal/pairs"
 	"github.com/deploylens/deploylens/processor/deploymentprocessor/internal/tracker"
 )
 
@@ -38,6 +39,9 @@ type deploymentProcessor struct {
 	// edges judges the services' calls to their dependencies; nil when
 	// health or dependency indicators are disabled.
 	edges *health.Engine
+	// pairs learns what service a dependency name means from span pairs;
+	// set with edges.
+	pairs *pairs.Table
 	// emitter emits the derived metrics and alert signals.
 	emitter *emitter
 	// now is the clock; tests replace it before the processor is used.
@@ -100,6 +104,9 @@ func newDeploymentProcessor(set processor.Settings, cfg *Config) (*deploymentPro
 	})
 	if p.health, p.edges, err = newHealthEngines(cfg, p.healthStatus, p.edgeStatus, func() time.Time { return p.now() }); err != nil {
 		return nil, err
+	}
+	if p.edges != nil {
+		p.pairs = pairs.New(maxPendingCalls, maxLearnedNames)
 	}
 	return p, nil
 }
@@ -227,6 +234,7 @@ func (p *deploymentProcessor) loop(ctx context.Context) {
 			p.tracker.Sweep(now)
 			// Edges first: a service's evaluation reads its edges' last one.
 			if p.edges != nil {
+				p.pairs.Sweep(now.UnixNano(), now.Add(-p.cfg.IdleTTL).UnixNano())
 				p.edges.Sweep(now)
 			}
 			if p.health != nil {

@@ -27,6 +27,18 @@ type Relations interface {
 type edgeIndex struct {
 	out map[Key]map[Key]*Series // caller → edge key → series
 	in  map[Key]map[Key]*Series // callee → edge key → series
+	// alias maps a callee as callers name it to the service it is (learned
+	// from span pairs): its edges are found under the service.
+	alias map[Key]Key
+}
+
+// callee is the service an edge calls, its name resolved.
+func (x *edgeIndex) callee(key Key) Key {
+	c := key.Callee()
+	if to, ok := x.alias[c]; ok {
+		return to
+	}
+	return c
 }
 
 func (x *edgeIndex) add(key Key, s *Series) {
@@ -40,7 +52,7 @@ func (x *edgeIndex) add(key Key, s *Series) {
 		m[at][key] = s
 	}
 	put(x.out, key.Caller())
-	put(x.in, key.Callee())
+	put(x.in, x.callee(key))
 }
 
 func (x *edgeIndex) remove(key Key) {
@@ -53,7 +65,52 @@ func (x *edgeIndex) remove(key Key) {
 		}
 	}
 	drop(x.out, key.Caller())
-	drop(x.in, key.Callee())
+	drop(x.in, x.callee(key))
+}
+
+// AliasCallee says that callers naming named call service: the edges to
+// named count as edges into service (its blast radius). At most MaxKeys
+// aliases are kept; an alias to a name itself is forgotten.
+func (e *Engine) AliasCallee(named, service Key) {
+	named, service = named.Caller(), service.Caller()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	x := &e.edges
+	if cur, ok := x.alias[named]; ok && cur == service {
+		return
+	}
+	if x.alias == nil {
+		x.alias = map[Key]Key{}
+	}
+	if _, ok := x.alias[named]; !ok && len(x.alias) >= e.cfg.MaxKeys {
+		return
+	}
+	from := named
+	if cur, ok := x.alias[named]; ok {
+		from = cur
+	}
+	if named == service {
+		delete(x.alias, named)
+	} else {
+		x.alias[named] = service
+	}
+	if from == service || len(x.in[from]) == 0 {
+		return
+	}
+	// The edges that name named move from where they were found to service.
+	for k, s := range x.in[from] {
+		if k.Callee() != named {
+			continue
+		}
+		delete(x.in[from], k)
+		if x.in[service] == nil {
+			x.in[service] = map[Key]*Series{}
+		}
+		x.in[service][k] = s
+	}
+	if len(x.in[from]) == 0 {
+		delete(x.in, from)
+	}
 }
 
 // fanOut is how many edges leave caller.
@@ -139,7 +196,7 @@ func (s *Series) relations(st Status, end int64) relations {
 		// The callee deploys: the edge is its blast radius, and its harm
 		// explains this service's.
 		if ev, ok := strongest(&snap.Health); ok && harmful(&snap.Health, &ev) {
-			out.explained = append(out.explained, Relation{Peer: snap.Key.Callee(), DeploymentID: snap.DeploymentID, Evidence: ev})
+			out.explained = append(out.explained, Relation{Peer: snap.Subject, DeploymentID: snap.DeploymentID, Evidence: ev})
 		}
 	})
 	out.dependency = familyEvidence(own, RelationDependency, func(snap *Snapshot) Key { return snap.Key.Callee() })

@@ -222,6 +222,8 @@ const (
 	AttributeHealthLimitMaxServices
 	AttributeHealthLimitMaxStreams
 	AttributeHealthLimitMaxDependencies
+	AttributeHealthLimitMaxPendingCalls
+	AttributeHealthLimitMaxDependencyNames
 )
 
 // String returns the string representation of the AttributeHealthLimit.
@@ -233,15 +235,21 @@ func (av AttributeHealthLimit) String() string {
 		return "max_streams"
 	case AttributeHealthLimitMaxDependencies:
 		return "max_dependencies"
+	case AttributeHealthLimitMaxPendingCalls:
+		return "max_pending_calls"
+	case AttributeHealthLimitMaxDependencyNames:
+		return "max_dependency_names"
 	}
 	return ""
 }
 
 // MapAttributeHealthLimit is a helper map of string to AttributeHealthLimit attribute value.
 var MapAttributeHealthLimit = map[string]AttributeHealthLimit{
-	"max_services":     AttributeHealthLimitMaxServices,
-	"max_streams":      AttributeHealthLimitMaxStreams,
-	"max_dependencies": AttributeHealthLimitMaxDependencies,
+	"max_services":         AttributeHealthLimitMaxServices,
+	"max_streams":          AttributeHealthLimitMaxStreams,
+	"max_dependencies":     AttributeHealthLimitMaxDependencies,
+	"max_pending_calls":    AttributeHealthLimitMaxPendingCalls,
+	"max_dependency_names": AttributeHealthLimitMaxDependencyNames,
 }
 
 // AttributeHealthRecommendation specifies the value health_recommendation attribute.

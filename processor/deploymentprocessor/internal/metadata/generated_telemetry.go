@@ -25,31 +25,32 @@ func Tracer(settings component.TelemetrySettings) trace.Tracer {
 // TelemetryBuilder provides an interface for components to report telemetry
 // as defined in metadata and user config.
 type TelemetryBuilder struct {
-	meter                                 metric.Meter
-	mu                                    sync.Mutex
-	registrations                         []metric.Registration
-	ProcessorDeploymentAlertsDropped      metric.Int64ObservableCounter
-	ProcessorDeploymentAlertsForgotten    metric.Int64Counter
-	ProcessorDeploymentAlertsRemembered   metric.Int64ObservableGauge
-	ProcessorDeploymentDataTagged         metric.Int64Counter
-	ProcessorDeploymentDeploymentsActive  metric.Int64ObservableGauge
-	ProcessorDeploymentDeploymentsStuck   metric.Int64Counter
-	ProcessorDeploymentDeploymentsTracked metric.Int64Counter
-	ProcessorDeploymentEventsApplied      metric.Int64Counter
-	ProcessorDeploymentEventsIgnored      metric.Int64Counter
-	ProcessorDeploymentHealthDependencies metric.Int64ObservableGauge
-	ProcessorDeploymentHealthEvaluations  metric.Int64ObservableCounter
-	ProcessorDeploymentHealthEvicted      metric.Int64ObservableCounter
-	ProcessorDeploymentHealthRefused      metric.Int64ObservableCounter
-	ProcessorDeploymentHealthServices     metric.Int64ObservableGauge
-	ProcessorDeploymentHealthStreams      metric.Int64ObservableGauge
-	ProcessorDeploymentKpiEvicted         metric.Int64ObservableCounter
-	ProcessorDeploymentKpiServices        metric.Int64ObservableGauge
-	ProcessorDeploymentRulesPending       metric.Int64ObservableGauge
-	ProcessorDeploymentServicesEvicted    metric.Int64Counter
-	ProcessorDeploymentServicesRefused    metric.Int64Counter
-	ProcessorDeploymentServicesTracked    metric.Int64ObservableGauge
-	ProcessorDeploymentSteadyServices     metric.Int64ObservableGauge
+	meter                                    metric.Meter
+	mu                                       sync.Mutex
+	registrations                            []metric.Registration
+	ProcessorDeploymentAlertsDropped         metric.Int64ObservableCounter
+	ProcessorDeploymentAlertsForgotten       metric.Int64Counter
+	ProcessorDeploymentAlertsRemembered      metric.Int64ObservableGauge
+	ProcessorDeploymentDataTagged            metric.Int64Counter
+	ProcessorDeploymentDeploymentsActive     metric.Int64ObservableGauge
+	ProcessorDeploymentDeploymentsStuck      metric.Int64Counter
+	ProcessorDeploymentDeploymentsTracked    metric.Int64Counter
+	ProcessorDeploymentEventsApplied         metric.Int64Counter
+	ProcessorDeploymentEventsIgnored         metric.Int64Counter
+	ProcessorDeploymentHealthDependencies    metric.Int64ObservableGauge
+	ProcessorDeploymentHealthDependencyNames metric.Int64ObservableGauge
+	ProcessorDeploymentHealthEvaluations     metric.Int64ObservableCounter
+	ProcessorDeploymentHealthEvicted         metric.Int64ObservableCounter
+	ProcessorDeploymentHealthRefused         metric.Int64ObservableCounter
+	ProcessorDeploymentHealthServices        metric.Int64ObservableGauge
+	ProcessorDeploymentHealthStreams         metric.Int64ObservableGauge
+	ProcessorDeploymentKpiEvicted            metric.Int64ObservableCounter
+	ProcessorDeploymentKpiServices           metric.Int64ObservableGauge
+	ProcessorDeploymentRulesPending          metric.Int64ObservableGauge
+	ProcessorDeploymentServicesEvicted       metric.Int64Counter
+	ProcessorDeploymentServicesRefused       metric.Int64Counter
+	ProcessorDeploymentServicesTracked       metric.Int64ObservableGauge
+	ProcessorDeploymentSteadyServices        metric.Int64ObservableGauge
 }
 
 // TelemetryBuilderOption applies changes to default builder.
@@ -114,6 +115,21 @@ func (builder *TelemetryBuilder) RegisterProcessorDeploymentHealthDependenciesCa
 		cb(ctx, &observerInt64{inst: builder.ProcessorDeploymentHealthDependencies, obs: o})
 		return nil
 	}, builder.ProcessorDeploymentHealthDependencies)
+	if err != nil {
+		return err
+	}
+	builder.mu.Lock()
+	defer builder.mu.Unlock()
+	builder.registrations = append(builder.registrations, reg)
+	return nil
+}
+
+// RegisterProcessorDeploymentHealthDependencyNamesCallback sets callback for observable ProcessorDeploymentHealthDependencyNames metric.
+func (builder *TelemetryBuilder) RegisterProcessorDeploymentHealthDependencyNamesCallback(cb metric.Int64Callback) error {
+	reg, err := builder.meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
+		cb(ctx, &observerInt64{inst: builder.ProcessorDeploymentHealthDependencyNames, obs: o})
+		return nil
+	}, builder.ProcessorDeploymentHealthDependencyNames)
 	if err != nil {
 		return err
 	}
@@ -361,6 +377,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		metric.WithUnit("{edge}"),
 	)
 	errs = errors.Join(errs, err)
+	builder.ProcessorDeploymentHealthDependencyNames, err = builder.meter.Int64ObservableGauge(
+		"otelcol_processor_deployment_health_dependency_names",
+		metric.WithDescription("Dependency names (an address a caller calls) that CLIENT/SERVER span pairs taught to mean a service (at most 10000; forgotten after idle_ttl without a pair). [Alpha]"),
+		metric.WithUnit("{name}"),
+	)
+	errs = errors.Join(errs, err)
 	builder.ProcessorDeploymentHealthEvaluations, err = builder.meter.Int64ObservableCounter(
 		"otelcol_processor_deployment_health_evaluations",
 		metric.WithDescription("Health evaluations of a service (and its cohorts). [Alpha]"),
@@ -375,7 +397,7 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	errs = errors.Join(errs, err)
 	builder.ProcessorDeploymentHealthRefused, err = builder.meter.Int64ObservableCounter(
 		"otelcol_processor_deployment_health_refused",
-		metric.WithDescription("Services not judged because max_services were, metric data points of new cumulative streams not followed because health::max_streams were, and dependencies of a service not judged because health::dependencies::max_per_service were. [Alpha]"),
+		metric.WithDescription("Services not judged because max_services were, metric data points of new cumulative streams not followed because health::max_streams were, dependencies of a service not judged because health::dependencies::max_per_service were, and calls (max_pending_calls, 10000 per 30 s) and names (max_dependency_names, 10000) the span pairs refused. [Alpha]"),
 		metric.WithUnit("{item}"),
 	)
 	errs = errors.Join(errs, err)

@@ -175,6 +175,20 @@ func AssertEqualProcessorDeploymentHealthDependencies(t *testing.T, tt *componen
 	metricdatatest.AssertEqual(t, want, got, opts...)
 }
 
+func AssertEqualProcessorDeploymentHealthDependencyNames(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
+	want := metricdata.Metrics{
+		Name:        "otelcol_processor_deployment_health_dependency_names",
+		Description: "Dependency names (an address a caller calls) that CLIENT/SERVER span pairs taught to mean a service (at most 10000; forgotten after idle_ttl without a pair). [Alpha]",
+		Unit:        "{name}",
+		Data: metricdata.Gauge[int64]{
+			DataPoints: dps,
+		},
+	}
+	got, err := tt.GetMetric("otelcol_processor_deployment_health_dependency_names")
+	require.NoError(t, err)
+	metricdatatest.AssertEqual(t, want, got, opts...)
+}
+
 func AssertEqualProcessorDeploymentHealthEvaluations(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_processor_deployment_health_evaluations",
@@ -210,7 +224,7 @@ func AssertEqualProcessorDeploymentHealthEvicted(t *testing.T, tt *componenttest
 func AssertEqualProcessorDeploymentHealthRefused(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_processor_deployment_health_refused",
-		Description: "Services not judged because max_services were, metric data points of new cumulative streams not followed because health::max_streams were, and dependencies of a service not judged because health::dependencies::max_per_service were. [Alpha]",
+		Description: "Services not judged because max_services were, metric data points of new cumulative streams not followed because health::max_streams were, dependencies of a service not judged because health::dependencies::max_per_service were, and calls (max_pending_calls, 10000 per 30 s) and names (max_dependency_names, 10000) the span pairs refused. [Alpha]",
 		Unit:        "{item}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,
