@@ -32,8 +32,11 @@ type topologyOutcome struct {
 	// explained: a harmed caller's health named the culprit's rollout;
 	// callerAlarm: a harmed caller alarmed (its alert then names the rollout).
 	explained, callerAlarm bool
-	why                    string
-	err                    error
+	// steadyAlarms lists the services that alarmed before any deployment
+	// started (their calls and requests are clean then).
+	steadyAlarms []string
+	why          string
+	err          error
 }
 
 // runTopology feeds one topology scenario through a fresh processor, as
@@ -60,6 +63,13 @@ func runTopology(sc scenario.Scenario) (out topologyOutcome) {
 			return err
 		}
 		bp.alertSink.Reset()
+		if st.Time.Before(l.DeploymentStart) {
+			for _, svc := range sc.Services {
+				if snap := bp.p.health.Snapshot(key(svc.Name)); snap != nil && snap.Alarm() && !slices.Contains(out.steadyAlarms, svc.Name) {
+					out.steadyAlarms = append(out.steadyAlarms, svc.Name)
+				}
+			}
+		}
 		for _, d := range l.Deployments {
 			if st.Time.Before(d.Start) {
 				continue
@@ -123,7 +133,9 @@ type impactReport struct {
 	// misattributed: scenarios in which a deployment other than the culprit's
 	// alarmed (clean-pair: any deployment).
 	scenarios, misattributed int
-	delays                   []float64
+	// steadyAlarms: scenarios in which a service alarmed before any deployment.
+	steadyAlarms int
+	delays       []float64
 	byTopology               map[string][3]int // attributed or alarmed, misattributed, total
 }
 
@@ -133,6 +145,9 @@ func summarizeImpact(outcomes []topologyOutcome) impactReport {
 		o := &outcomes[i]
 		l := &o.label
 		r.scenarios++
+		if len(o.steadyAlarms) > 0 {
+			r.steadyAlarms++
+		}
 		t := r.byTopology[l.Topology]
 		t[2]++
 		if len(o.wrong) > 0 {
@@ -187,7 +202,8 @@ func (r *impactReport) lines() string {
 	}
 	fmt.Fprintf(&b, "impact_attributed (every harm callers see, own telemetry too): %d/%d; callers' health explained by the culprit's rollout: %d/%d\n",
 		r.harmedAttributed, r.harmed, r.harmedExplained, r.harmed)
-	fmt.Fprintf(&b, "culprits_alarmed: %d/%d; impact_delay_median_s: %.0f\n", r.culpritsAlarmed, r.culprits, score.Quantile(r.delays, 0.5))
+	fmt.Fprintf(&b, "culprits_alarmed: %d/%d; impact_delay_median_s: %.0f; topology_steady_alarms (a service alarmed before any rollout): %d/%d\n",
+		r.culpritsAlarmed, r.culprits, score.Quantile(r.delays, 0.5), r.steadyAlarms, r.scenarios)
 	fmt.Fprintf(&b, "impact_detected: %.1f%%\n", score.Percent(r.callersOnlyAttributed, r.callersOnly))
 	fmt.Fprintf(&b, "impact_misattributed: %.1f%%\n", score.Percent(r.misattributed, r.scenarios))
 	return b.String()
@@ -216,8 +232,8 @@ func runTopologies(tb testing.TB) *impactReport {
 		}
 		if *detectVerbose {
 			l := &o.label
-			fmt.Printf("%-30s culprit=%s harmed=%v alarm=%s attributed=%s explained=%v caller_alarm=%v wrong=%v%s\n", l.Scenario, l.Culprit, l.Harmed,
-				since(o.culpritAlarm, l.RegressionOnset), since(o.attributed, l.RegressionOnset), o.explained, o.callerAlarm, o.wrong, o.why)
+			fmt.Printf("%-30s culprit=%s harmed=%v alarm=%s attributed=%s explained=%v caller_alarm=%v wrong=%v steady_alarms=%v%s\n", l.Scenario, l.Culprit, l.Harmed,
+				since(o.culpritAlarm, l.RegressionOnset), since(o.attributed, l.RegressionOnset), o.explained, o.callerAlarm, o.wrong, o.steadyAlarms, o.why)
 		}
 	}
 	r := summarizeImpact(outcomes)
@@ -278,6 +294,9 @@ func TestImpactTopologiesQuick(t *testing.T) {
 		}
 		if len(o.wrong) > 0 {
 			t.Errorf("%s: misattributed to %v:%s", l.Scenario, o.wrong, o.why)
+		}
+		if len(o.steadyAlarms) > 0 {
+			t.Errorf("%s: %v alarmed before any rollout", l.Scenario, o.steadyAlarms)
 		}
 		if l.Culprit != "" && o.culpritAlarm.IsZero() {
 			t.Errorf("%s: the culprit %s did not alarm", l.Scenario, l.Culprit)
