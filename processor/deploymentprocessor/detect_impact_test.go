@@ -136,7 +136,7 @@ type impactReport struct {
 	// steadyAlarms: scenarios in which a service alarmed before any deployment.
 	steadyAlarms int
 	delays       []float64
-	byTopology               map[string][3]int // attributed or alarmed, misattributed, total
+	byTopology   map[string][3]int // attributed or alarmed, misattributed, total
 }
 
 func summarizeImpact(outcomes []topologyOutcome) impactReport {
