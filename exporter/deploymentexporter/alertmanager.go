@@ -35,6 +35,7 @@ const (
 	annotationRunbookURL     = "runbook_url"
 	annotationEvidence       = "evidence"
 	annotationReason         = "reason"
+	annotationExplainedBy    = "explained_by"
 )
 
 // alertsPath is where Alertmanager's API v2 takes alerts, under an endpoint.
@@ -137,6 +138,9 @@ func (c *amConverter) postable(a *alertSignal) *models.PostableAlert {
 	if a.Reason != "" {
 		annotations[annotationReason] = a.Reason
 	}
+	if a.ExplainedBy != "" {
+		annotations[annotationExplainedBy] = a.ExplainedBy
+	}
 	endsAt := a.EndsAt
 	if a.firing() {
 		endsAt = a.SignalledAt.Add(c.resolveTimeout)
@@ -181,5 +185,6 @@ func replacedLabelSet(a *alertSignal) *alertSignal {
 	old := *a
 	old.Severity, old.PreviousSeverity = a.PreviousSeverity, ""
 	old.State, old.EndsAt = deployevent.AlertResolved, a.SignalledAt
+	old.ExplainedBy = ""
 	return &old
 }

@@ -133,6 +133,10 @@ type GateConfig struct {
 	MaxHealthAge time.Duration `mapstructure:"max_health_age"`
 	// StatusRefreshInterval is how often the status page polls for updates.
 	StatusRefreshInterval time.Duration `mapstructure:"status_refresh_interval"`
+	// ImpactUnhealthyBelow is the edge score (0–100) under which a caller's
+	// calls into a deploying service are unhealthy: they fail its gate with a
+	// rollback recommendation (the processor's health::unhealthy_below default).
+	ImpactUnhealthyBelow float64 `mapstructure:"impact_unhealthy_below"`
 }
 
 // StateConfig bounds the exporter's in-memory state.
@@ -253,6 +257,9 @@ func (cfg *Config) Validate() error {
 		}
 		if g.StatusRefreshInterval < 100*time.Millisecond {
 			errs = append(errs, fmt.Errorf("gate::status_refresh_interval: must be at least 100ms, got %s", g.StatusRefreshInterval))
+		}
+		if !(g.ImpactUnhealthyBelow >= 0 && g.ImpactUnhealthyBelow <= 100) {
+			errs = append(errs, fmt.Errorf("gate::impact_unhealthy_below: must be between 0 and 100, got %v", g.ImpactUnhealthyBelow))
 		}
 	}
 

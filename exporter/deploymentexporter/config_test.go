@@ -61,6 +61,7 @@ func TestConfigDefaults(t *testing.T) {
 	assert.Zero(t, g.InconclusivePassWindow, "no data never passes the gate by default")
 	assert.Equal(t, 5*time.Minute, g.MaxHealthAge)
 	assert.Equal(t, 2*time.Second, g.StatusRefreshInterval)
+	assert.InDelta(t, 40, g.ImpactUnhealthyBelow, 0, "the processor's health::unhealthy_below")
 	assert.Equal(t, StateConfig{
 		MaxServices: 1000, ServiceTTL: 24 * time.Hour, MaxAlerts: 10000, AlertTTL: 30 * time.Minute,
 		History: 10, MaxIndicators: 16, SparklinePoints: 60, MaxEdges: 10000, EdgeTTL: 30 * time.Minute,
@@ -105,6 +106,7 @@ func TestConfigEveryOption(t *testing.T) {
 	assert.Equal(t, time.Minute, g.InconclusivePassWindow)
 	assert.Equal(t, 3*time.Minute, g.MaxHealthAge)
 	assert.Equal(t, 5*time.Second, g.StatusRefreshInterval)
+	assert.InDelta(t, 30, g.ImpactUnhealthyBelow, 0)
 	assert.Equal(t, StateConfig{
 		MaxServices: 50, ServiceTTL: time.Hour, MaxAlerts: 100, AlertTTL: 10 * time.Minute,
 		History: 3, MaxIndicators: 4, SparklinePoints: 20, MaxEdges: 200, EdgeTTL: 5 * time.Minute,
@@ -152,6 +154,7 @@ func TestConfigValidateErrors(t *testing.T) {
 		{name: "gate_pass_window", wantErr: []string{"gate::inconclusive_pass_window: must not be negative"}},
 		{name: "gate_max_health_age", wantErr: []string{"gate::max_health_age: must be positive"}},
 		{name: "gate_refresh", wantErr: []string{"gate::status_refresh_interval: must be at least 100ms"}},
+		{name: "gate_impact", wantErr: []string{"gate::impact_unhealthy_below: must be between 0 and 100, got 101"}},
 		{name: "state_limits", wantErr: []string{
 			"state::max_services: must be positive", "state::service_ttl: must be positive",
 			"state::max_alerts: must be positive", "state::alert_ttl: must be positive", "state::history: must be positive",

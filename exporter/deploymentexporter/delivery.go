@@ -140,6 +140,9 @@ func alertsOf(ld plog.Logs, now time.Time) []alertSignal {
 			lrs := rl.ScopeLogs().At(j).LogRecords()
 			for k := 0; k < lrs.Len(); k++ {
 				if a, err := parseAlert(rl.Resource(), lrs.At(k), now); err == nil {
+					if v, ok := lrs.At(k).Attributes().Get(attrExplainedBy); ok && a.firing() {
+						a.explain(v.AsString())
+					}
 					out = append(out, a)
 				}
 			}

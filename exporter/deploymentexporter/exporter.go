@@ -116,6 +116,7 @@ func newCore(cfg *Config, set exporter.Settings) (*core, error) {
 	}
 	if g := cfg.Gate.Get(); g != nil {
 		c.gate = newGateServer(c, g)
+		c.st.impactUnhealthyBelow = g.ImpactUnhealthyBelow
 	}
 	err = tb.RegisterExporterDeploymentStateEntriesCallback(func(_ context.Context, o metric.Int64Observer) error {
 		c.mu.Lock()
@@ -312,12 +313,13 @@ func (c *core) routeSignal(ctx context.Context, a *alertSignal, single plog.Logs
 	if entry != nil {
 		entry.Signal.PreviousSeverity = ""
 	}
+	sent := c.withExplanation(a, single, nil)
 	for _, t := range c.amTargets {
-		out.add(t, single)
+		out.add(t, sent)
 	}
 	if a.firing() {
 		entry.LastAMPost = now
-		c.notifyDue(ctx, entry, now, single, out)
+		c.notifyDue(ctx, entry, now, func() plog.Logs { return sent }, out)
 		return
 	}
 	if repeated {
@@ -342,8 +344,11 @@ func (c *core) routeSignal(ctx context.Context, a *alertSignal, single plog.Logs
 }
 
 // notifyDue adds record to the channels entry's alert is due at and that
-// were not notified yet. Caller holds mu.
-func (c *core) notifyDue(ctx context.Context, entry *alertEntry, now time.Time, record plog.Logs, out batches) {
+// were not notified yet; record is called (once) only when one is. Caller
+// holds mu.
+func (c *core) notifyDue(ctx context.Context, entry *alertEntry, now time.Time, record func() plog.Logs, out batches) {
+	var ld plog.Logs
+	built := false
 	for _, ch := range c.router.due(&entry.Signal, now.Sub(entry.Signal.StartsAt)) {
 		if entry.notified[ch.name] {
 			continue
@@ -353,7 +358,10 @@ func (c *core) notifyDue(ctx context.Context, entry *alertEntry, now time.Time, 
 			continue
 		}
 		entry.notified[ch.name] = true
-		out.add(t, record)
+		if !built {
+			ld, built = record(), true
+		}
+		out.add(t, ld)
 		if ch.level > 0 {
 			c.telemetry.ExporterDeploymentEscalations.Add(ctx, 1, metric.WithAttributeSet(attribute.NewSet(attribute.String("target", ch.name))))
 		}
@@ -374,12 +382,16 @@ func (c *core) tick(ctx context.Context) error {
 		entries = append(entries, e)
 	}
 	sortAlerts(entries)
+	// What explains an alert is told as the state says it now; the callees
+	// are resolved once for the whole tick, and only if an alert is sent.
+	var callees *calleeResolver
 	for _, e := range entries {
-		c.notifyDue(ctx, e, now, e.logs, out)
+		c.notifyDue(ctx, e, now, func() plog.Logs { return c.withExplanation(&e.Signal, e.logs, &callees) }, out)
 		if len(c.amTargets) > 0 && now.Sub(e.LastAMPost) >= c.cfg.Alertmanager.ResendInterval {
 			resend := plog.NewLogs()
 			e.logs.CopyTo(resend)
 			resend.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().At(0).SetTimestamp(pcommon.NewTimestampFromTime(now))
+			resend = c.withExplanation(&e.Signal, resend, &callees)
 			for _, t := range c.amTargets {
 				out.add(t, resend)
 			}

@@ -39,6 +39,8 @@ const (
 	defaultSparklinePoints        = 60
 	defaultMaxEdges               = 10000
 	defaultEdgeTTL                = 30 * time.Minute
+	// defaultImpactUnhealthyBelow is the processor's health::unhealthy_below.
+	defaultImpactUnhealthyBelow = 40
 	// defaultQueueConsumers is 1 so a resolve never overtakes the firing
 	// notification of the same alert on its way to one target.
 	defaultQueueConsumers = 1
@@ -82,6 +84,7 @@ func createDefaultConfig() component.Config {
 			InconclusivePassWindow: defaultInconclusivePassWindow,
 			MaxHealthAge:           defaultMaxHealthAge,
 			StatusRefreshInterval:  defaultStatusRefreshInterval,
+			ImpactUnhealthyBelow:   defaultImpactUnhealthyBelow,
 		}),
 		State: StateConfig{
 			MaxServices:     defaultMaxServices,

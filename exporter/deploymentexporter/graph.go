@@ -85,6 +85,10 @@ type edge struct {
 	// runs on our clock, like every other TTL of the state).
 	At         time.Time
 	LastUpdate time.Time
+	// HarmedSince is the timestamp of the first of the run of harmed
+	// evaluations (edge.harm) before this one; zero when the last one was
+	// not harmed.
+	HarmedSince time.Time
 }
 
 // reset starts the evaluation at: every number unknown until it is written.
@@ -137,6 +141,7 @@ func (s *state) applyEdge(p *edgePoint, now time.Time) {
 		return // out of order
 	}
 	if p.At.After(e.At) {
+		e.settle(s.impactUnhealthyBelow)
 		e.reset(p.At)
 	}
 	e.LastUpdate = now
@@ -223,6 +228,9 @@ type graphEdge struct {
 	ErrorRatioText      string   `json:"error_ratio_text"`
 	LatencyP95Text      string   `json:"latency_p95_text"`
 	ScoreText           string   `json:"score_text"`
+	// ImpactOf is the deployment id of the callee's rollout this edge is
+	// counted against (its calls are harmed since it began); null otherwise.
+	ImpactOf *string `json:"impact_of"`
 }
 
 // graphData is the answer of GET /v1/graph.
@@ -316,7 +324,12 @@ func (s *state) graph(focus *serviceView) graphData {
 		if !callerIn || !calleeIn {
 			continue
 		}
-		g.Edges = append(g.Edges, edgeJSON(x.e, x.callerID, x.calleeID))
+		ge := edgeJSON(x.e, x.callerID, x.calleeID)
+		if im := s.impactOn(x.e, x.callee); im != nil {
+			id := im.Deployment.ID
+			ge.ImpactOf = &id
+		}
+		g.Edges = append(g.Edges, ge)
 		if x.callee == nil {
 			externals[x.calleeID] = x.e.Key
 		}

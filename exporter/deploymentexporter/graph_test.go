@@ -383,7 +383,9 @@ func TestGraphWholeJSON(t *testing.T) {
 		"latency_p95_lower": 0.0, "latency_p95_upper": 0.26,
 		"score": 35.0, "updated_at": f.clock.Now().UTC().Format(time.RFC3339Nano),
 		"request_rate_text": "25.5 req/s", "error_ratio_text": "1.2 %", "latency_p95_text": "213 ms", "score_text": "35",
+		"impact_of": nil, // payment does not deploy: nothing to count it against
 	}, edges[1])
+	assert.Nil(t, edges[2].(map[string]any)["impact_of"], "frontend's calls into deploying checkout are clean")
 	db := edges[0].(map[string]any)
 	assert.Equal(t, "postgresql/orders", db["dependency"])
 	assert.Equal(t, 80.0, db["request_rate"])
@@ -510,7 +512,7 @@ func TestGraphJSONFieldNames(t *testing.T) {
 	}, keys(body.Nodes[0]))
 	assert.Equal(t, []string{
 		"callee", "caller", "dependency", "error_ratio", "error_ratio_baseline", "error_ratio_lower", "error_ratio_text", "error_ratio_upper",
-		"latency_p95", "latency_p95_baseline", "latency_p95_lower", "latency_p95_text", "latency_p95_upper",
+		"impact_of", "latency_p95", "latency_p95_baseline", "latency_p95_lower", "latency_p95_text", "latency_p95_upper",
 		"request_rate", "request_rate_baseline", "request_rate_lower", "request_rate_text", "request_rate_upper",
 		"score", "score_text", "updated_at",
 	}, keys(body.Edges[0]))

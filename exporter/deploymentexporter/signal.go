@@ -38,6 +38,10 @@ type evidence struct {
 	AnomalyScore *float64 `json:"anomaly_score,omitempty"`
 	Confidence   *float64 `json:"confidence,omitempty"`
 	Test         string   `json:"test,omitempty"`
+	// Caller and Dependency name the edge of the service graph the evidence
+	// is about (deployment.dependency.caller and .name), when it is one.
+	Caller     string `json:"-"`
+	Dependency string `json:"-"`
 }
 
 func (e *evidence) empty() bool {
@@ -79,6 +83,10 @@ type alertSignal struct {
 	// Reason says why a resolved alert was resolved when its condition did
 	// not simply stop holding (alert.reason: "service stopped reporting").
 	Reason string
+	// ExplainedBy is, on a firing alert being delivered, the rollout of a
+	// dependency that explains its harm, as the exporter correlated it
+	// (impact.go); Summary then ends with "; explained by " and it.
+	ExplainedBy string
 }
 
 // allEvidence is every piece of evidence the alert carries, strongest first.
@@ -197,6 +205,8 @@ func evidenceOf(m pcommon.Map) evidence {
 		AnomalyScore: num(m, deployevent.AttrAnomalyScore),
 		Confidence:   num(m, deployevent.AttrAnomalyConfidence),
 		Test:         str(m, deployevent.AttrAnomalyTest),
+		Caller:       str(m, deployevent.AttrDependencyCaller),
+		Dependency:   str(m, deployevent.AttrDependencyCallee),
 	}
 }
 
@@ -338,6 +348,9 @@ func (a *alertSignal) description() string {
 	}
 	if a.Recommendation != "" && a.Recommendation != deployevent.RecommendNone {
 		b.WriteString(" Recommendation: " + string(a.Recommendation) + ".")
+	}
+	if a.ExplainedBy != "" {
+		b.WriteString(" Explained by " + a.ExplainedBy + ".")
 	}
 	return b.String()
 }

@@ -183,6 +183,9 @@ type state struct {
 	// edge_ttl in the recency order edgeOrder.
 	edges     map[edgeKey]*edge
 	edgeOrder *lru.Order[edgeKey]
+	// impactUnhealthyBelow is gate::impact_unhealthy_below: the edge score
+	// under which a caller's calls into a deploying service are unhealthy.
+	impactUnhealthyBelow float64
 }
 
 type dropKey struct{ kind, reason string }
@@ -195,6 +198,8 @@ func newState(cfg StateConfig) *state {
 		resolved: map[string]time.Time{},
 		dropped:  map[dropKey]int64{},
 		edges:    map[edgeKey]*edge{},
+
+		impactUnhealthyBelow: defaultImpactUnhealthyBelow,
 
 		serviceOrder:  lru.New[serviceKey](),
 		alertOrder:    lru.New[string](),

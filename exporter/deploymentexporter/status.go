@@ -143,6 +143,7 @@ func (s *state) snapshot(now time.Time, g *GateConfig) statusSnapshot {
 		entries = append(entries, e)
 	}
 	sortAlerts(entries)
+	impacts := s.impacts()
 	byKey := map[serviceKey][]*alertEntry{}
 	for _, e := range entries {
 		byKey[e.Signal.Key] = append(byKey[e.Signal.Key], e)
@@ -158,7 +159,7 @@ func (s *state) snapshot(now time.Time, g *GateConfig) statusSnapshot {
 		if !v.active() {
 			continue
 		}
-		vr := verdictOf(v, byKey[v.Key], now, g)
+		vr := verdictOf(v, byKey[v.Key], impacts[v.Key], now, g)
 		sd := statusDeployment{
 			Key: v.Key.String(), Service: v.Key.Service, Namespace: v.Key.Namespace, Environment: v.Key.Environment,
 			Phase: vr.Phase, State: vr.State, DeploymentID: vr.DeploymentID, Version: vr.Version, PreviousVersion: vr.PreviousVersion,

@@ -6,6 +6,7 @@ package deploymentexporter // import "github.com/deploylens/deploylens/exporter/
 import (
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -100,8 +101,9 @@ func (s *state) find(q query) (v *serviceView, matched int, reason string) {
 
 // verdict judges the deployment q names at now:
 //   - fail when the recommendation (fresh health data or a firing alert of the
-//     current deployment) is rollback, the health verdict is unhealthy, or a
-//     critical alert fires for the current deployment;
+//     current deployment) is rollback, the health verdict is unhealthy, a
+//     critical alert fires for the current deployment, or a caller's calls
+//     into the service are harmed since its rollout began;
 //   - pass when the health verdict is healthy and the deployment has been
 //     observed for at least min_observation;
 //   - inconclusive otherwise.
@@ -113,11 +115,13 @@ func (s *state) verdict(q query, now time.Time, g *GateConfig) verdictResult {
 			Recommendation: string(deployevent.RecommendNone), Reasons: []string{why},
 		}
 	}
-	return verdictOf(v, s.alertsFor(v.Key), now, g)
+	return verdictOf(v, s.alertsFor(v.Key), s.impacts()[v.Key], now, g)
 }
 
-// verdictOf judges view v, whose firing alerts are alerts.
-func verdictOf(v *serviceView, alerts []*alertEntry, now time.Time, g *GateConfig) verdictResult {
+// verdictOf judges view v, whose firing alerts are alerts and whose
+// callers' edges counted against its current deployment are impacts (worst
+// first).
+func verdictOf(v *serviceView, alerts []*alertEntry, impacts []impact, now time.Time, g *GateConfig) verdictResult {
 	r := verdictResult{Service: v.Key.Service, Recommendation: string(deployevent.RecommendNone), Reasons: []string{}}
 	r.found = true
 	r.Namespace, r.Environment = v.Key.Namespace, v.Key.Environment
@@ -154,6 +158,7 @@ func verdictOf(v *serviceView, alerts []*alertEntry, now time.Time, g *GateConfi
 	}
 
 	var fails, notes []string
+	var counted []*alertSignal // the firing alerts of the current deployment
 	if fresh && h.Recommendation == deployevent.RecommendRollback {
 		fails = append(fails, fmt.Sprintf("health recommendation is rollback (%s)", scoreText(h)))
 	}
@@ -171,6 +176,7 @@ func verdictOf(v *serviceView, alerts []*alertEntry, now time.Time, g *GateConfi
 		if d != nil && a.DeploymentID != "" && a.DeploymentID != d.ID {
 			continue // about an earlier deployment
 		}
+		counted = append(counted, a)
 		rec = deployevent.Stronger(rec, a.Recommendation)
 		line := fmt.Sprintf("%s alert %s firing since %s: %s", a.Severity, a.Name, a.StartsAt.UTC().Format(time.RFC3339), a.Summary)
 		switch {
@@ -180,6 +186,17 @@ func verdictOf(v *serviceView, alerts []*alertEntry, now time.Time, g *GateConfi
 			fails = append(fails, line+" (recommendation rollback)")
 		default:
 			notes = append(notes, line)
+		}
+	}
+	// A caller's calls harmed since the rollout began fail it, even where
+	// another gateway judged them (impact.go). An edge an alert of this
+	// deployment already tells of (the processor saw both ends) is not told
+	// twice.
+	for i := range impacts {
+		im := &impacts[i]
+		rec = deployevent.Stronger(rec, im.recommendation())
+		if !slices.ContainsFunc(counted, func(a *alertSignal) bool { return a.namesEdge(im.Edge) }) {
+			fails = append(fails, im.reason())
 		}
 	}
 	r.Recommendation = string(rec)

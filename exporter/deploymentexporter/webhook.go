@@ -41,8 +41,10 @@ type webhookAlert struct {
 	StartsAt        string `json:"starts_at"`
 	EndsAt          string `json:"ends_at,omitempty"`
 	// Reason is alert.reason: why a resolved alert was resolved, when it has a cause of its own.
-	Reason      string    `json:"reason,omitempty"`
-	RunbookURL  string    `json:"runbook_url,omitempty"`
+	Reason     string `json:"reason,omitempty"`
+	RunbookURL string `json:"runbook_url,omitempty"`
+	// ExplainedBy is the rollout of a dependency that explains a firing alert.
+	ExplainedBy string    `json:"explained_by,omitempty"`
 	HealthScore *float64  `json:"health_score,omitempty"`
 	Evidence    *evidence `json:"evidence,omitempty"`
 	// EvidenceAll is every indicator an alert about a whole deployment rests on.
@@ -73,6 +75,7 @@ func genericPayload(channel string, alerts []alertSignal, rb runbook) webhookPay
 			Revision:        a.Revision,
 			StartsAt:        rfc3339(a.StartsAt),
 			RunbookURL:      rb.expand(a),
+			ExplainedBy:     a.ExplainedBy,
 			HealthScore:     a.HealthScore,
 		}
 		if !a.firing() {
@@ -247,6 +250,7 @@ func pagerDutyEvent(routingKey string, a *alertSignal, rb runbook) pdEvent {
 	for k, v := range map[string]string{
 		"namespace": a.Key.Namespace, "environment": a.Key.Environment, "version": a.Version,
 		"previous_version": a.PreviousVersion, "deployment_id": a.DeploymentID, "phase": a.Phase, "revision": a.Revision,
+		"explained_by": a.ExplainedBy,
 	} {
 		if v != "" {
 			details[k] = v

@@ -3,7 +3,10 @@
 
 package deployevent // import "github.com/deploylens/deploylens/internal/deployevent"
 
-// EventName is the log record EventName of every deployment lifecycle event.
+import (
+	"fmt"
+	"time"
+) // EventName is the log record EventName of every deployment lifecycle event.
 const EventName = "deployment.lifecycle"
 
 // Resource attribute names (OpenTelemetry semantic conventions).
@@ -140,3 +143,15 @@ const (
 	CohortBaseline Cohort = "baseline"
 	CohortCanary   Cohort = "canary"
 )
+
+// ShortDuration words a duration as alert bodies do: "40 s", "3 min",
+// "1h12m0s" (the processor's alerts and the exporter's gate reasons).
+func ShortDuration(d time.Duration) string {
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%d s", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%d min", int(d.Minutes()))
+	}
+	return d.Truncate(time.Minute).String()
+}

@@ -388,7 +388,7 @@ func body(s *Signal, detail string) string {
 	}
 	b.WriteString(" since " + s.StartedAt.UTC().Format("15:04"))
 	if !s.DeploymentStart.IsZero() && !s.StartedAt.Before(s.DeploymentStart) {
-		fmt.Fprintf(&b, ", %s after the rollout began", shortDuration(s.StartedAt.Sub(s.DeploymentStart)))
+		fmt.Fprintf(&b, ", %s after the rollout began", deployevent.ShortDuration(s.StartedAt.Sub(s.DeploymentStart)))
 	}
 	if s.Recommendation != "" && s.Recommendation != deployevent.RecommendNone {
 		b.WriteString("; recommendation: " + string(s.Recommendation))
@@ -436,7 +436,7 @@ func CallEvidenceText(ev *Evidence) string {
 
 func resolvedBody(s *Signal) string {
 	b := fmt.Sprintf("resolved: %s %s in %s: %s ended at %s after %s", s.Service, s.Version, s.Environment,
-		humanName(s.Name), s.EndedAt.UTC().Format("15:04"), shortDuration(s.EndedAt.Sub(s.StartedAt)))
+		humanName(s.Name), s.EndedAt.UTC().Format("15:04"), deployevent.ShortDuration(s.EndedAt.Sub(s.StartedAt)))
 	if s.Reason != "" {
 		b += " (" + s.Reason + ")"
 	}
@@ -505,16 +505,6 @@ func plain(v float64) string {
 	}
 	r, _ := strconv.ParseFloat(strconv.FormatFloat(v, 'g', 2, 64), 64)
 	return strconv.FormatFloat(r, 'f', -1, 64)
-}
-
-func shortDuration(d time.Duration) string {
-	switch {
-	case d < time.Minute:
-		return fmt.Sprintf("%d s", int(d.Seconds()))
-	case d < time.Hour:
-		return fmt.Sprintf("%d min", int(d.Minutes()))
-	}
-	return d.Truncate(time.Minute).String()
 }
 
 // ScopeName is the instrumentation scope of alert records.
