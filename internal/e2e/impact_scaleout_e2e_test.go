@@ -75,7 +75,7 @@ func TestE2EImpactAcrossGateways(t *testing.T) {
 
 	var v map[string]any
 	var reason string
-	eventually(t, 120*time.Second, "the gate to fail "+payment+" for "+checkout+"'s calls", func() bool {
+	eventually(t, 180*time.Second, "the gate to fail "+payment+" for "+checkout+"'s calls", func() bool {
 		v = top.verdict(t, payment)
 		if v["verdict"] != "fail" || v["deployment_id"] != label.DeploymentID {
 			return false

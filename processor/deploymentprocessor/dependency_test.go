@@ -343,3 +343,19 @@ func TestSpanPairsTeachTheCallee(t *testing.T) {
 	require.NotEmpty(t, caller.Health.ExplainedBy)
 	assert.Equal(t, "payment", caller.Health.ExplainedBy[0].Peer.Service, "the explanation names the service, not the address")
 }
+
+// TestEdgeHarmedReportsASteadyCallerAtOnce: an edge whose error ratio left
+// its expected range makes its (steady) caller's report due at once.
+func TestEdgeHarmedReportsASteadyCallerAtOnce(t *testing.T) {
+	edge := func(value float64) *health.Snapshot {
+		return &health.Snapshot{Health: health.Health{Verdict: deployevent.VerdictHealthy, Indicators: []health.Evidence{
+			{Indicator: "error_ratio", Value: value, Baseline: 0.01, Upper: 0.02, Judged: true},
+			{Indicator: "latency_p95", Value: math.NaN(), Upper: math.NaN()},
+		}}}
+	}
+	assert.False(t, edgeHarmed(edge(0.015)))
+	assert.True(t, edgeHarmed(edge(0.05)))
+	unhealthy := edge(0.015)
+	unhealthy.Health.Verdict = deployevent.VerdictUnhealthy
+	assert.True(t, edgeHarmed(unhealthy))
+}

@@ -22,6 +22,7 @@ import (
 	"github.com/deploylens/deploylens/processor/deploymentprocessor/internal/alerts"
 	"github.com/deploylens/deploylens/processor/deploymentprocessor/internal/emit"
 	"github.com/deploylens/deploylens/processor/deploymentprocessor/internal/health"
+	"github.com/deploylens/deploylens/processor/deploymentprocessor/internal/indicators"
 	"github.com/deploylens/deploylens/processor/deploymentprocessor/internal/kpi"
 	"github.com/deploylens/deploylens/processor/deploymentprocessor/internal/metadata"
 	"github.com/deploylens/deploylens/processor/deploymentprocessor/internal/tracker"
@@ -296,12 +297,16 @@ func (p *deploymentProcessor) emitSignals(ctx context.Context, now time.Time) {
 		if s.cfg.Alerts.Enabled {
 			p.appendAlerts(&logs, p.evaluateAlerts(key, state, snap, now))
 		}
-		if state.Phase == deployevent.PhaseSteady && !s.steadyDue(key, now) {
+		edges := p.edgeSnapshots(key)
+		// A steady service is reported every steady_interval, and at once
+		// while one of its calls looks harmed: in the three tiers, the gate
+		// tier learns of a callee's blast radius from this report.
+		if state.Phase == deployevent.PhaseSteady && !s.steadyDue(key, now) && !slices.ContainsFunc(edges, edgeHarmed) {
 			continue
 		}
 		values, hasKPI := s.book.Values(kpi.Key(key), now)
 		s.metrics.Append(emit.Service{Key: serviceHealthKey(key), Phase: state.Phase, Snapshot: snap, KPI: values, HasKPI: hasKPI,
-			Edges: p.edgeSnapshots(key)}, now)
+			Edges: edges}, now)
 		appended++
 	}
 	s.alerts.Sweep(now, s.cfg.Alerts.ResolvedTTL)
@@ -447,4 +452,24 @@ func (p *deploymentProcessor) explanation(snap *health.Snapshot, now time.Time) 
 		text += fmt.Sprintf(" and %d more", more)
 	}
 	return text
+}
+
+// edgeHarmed tells whether an edge's last evaluation looks harmed: a verdict
+// other than healthy or inconclusive, evidence past alpha, or an error ratio
+// or latency above its expected range.
+func edgeHarmed(edge *health.Snapshot) bool {
+	switch edge.Health.Verdict {
+	case deployevent.VerdictDegraded, deployevent.VerdictUnhealthy:
+		return true
+	}
+	for i := range edge.Health.Indicators {
+		ev := &edge.Health.Indicators[i]
+		if ev.Judged && ev.Score >= health.AlphaScore {
+			return true
+		}
+		if (ev.Indicator == indicators.ErrorRatio || ev.Indicator == indicators.LatencyP95) && ev.Value > ev.Upper {
+			return true
+		}
+	}
+	return false
 }
