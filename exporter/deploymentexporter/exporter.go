@@ -59,6 +59,9 @@ type core struct {
 	st        *state
 
 	gate *gateServer
+	// raised are the impact alerts the gate tier raised (impactAlerts), by
+	// fingerprint; guarded by mu.
+	raised map[string]*raisedImpact
 
 	cancel       context.CancelFunc
 	loopWG       sync.WaitGroup
@@ -377,6 +380,10 @@ func (c *core) tick(ctx context.Context) error {
 	out := batches{}
 	c.mu.Lock()
 	c.st.sweep(now)
+	if c.raised == nil {
+		c.raised = map[string]*raisedImpact{}
+	}
+	c.impactAlerts(ctx, now, out)
 	entries := make([]*alertEntry, 0, len(c.st.alerts))
 	for _, e := range c.st.alerts {
 		entries = append(entries, e)

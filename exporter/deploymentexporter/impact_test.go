@@ -311,19 +311,58 @@ func TestImpactExplainsCallerAlert(t *testing.T) {
 	clock.Advance(time.Minute)
 	require.NoError(t, c.consumeMetrics(ctx, dependencyMetrics(checkoutKey, clock.Now(), harmedPaymentEdge(81))))
 	require.NoError(t, c.tick(ctx))
-	am = sinks["alertmanager_0"].queued(clock.Now())
+	am = named(sinks["alertmanager_0"].queued(clock.Now()), deployevent.AlertRegression)
 	require.Len(t, am, 2)
 	assert.Equal(t, explained, am[1].ExplainedBy)
+	// … beside the impact alert the gate tier raises for checkout (its
+	// gateway could not: it does not know payment deploys).
+	impacts := named(sinks["alertmanager_0"].queued(clock.Now()), deployevent.AlertDependencyImpact)
+	require.Len(t, impacts, 1)
+	assert.Equal(t, "checkout", impacts[0].Key.Service)
+	assert.Equal(t, "firing", impacts[0].State)
+	assert.Contains(t, impacts[0].Summary, "checkout in production: calls to payment fail 6.1 % vs 0.4 %, explained by payment 2.3.0's rollout (deployment d-42)")
 
-	// … and not once the calls are clean again.
+	// … and not once the calls are clean again, when the impact alert resolves.
 	clock.Advance(time.Minute)
 	require.NoError(t, c.consumeMetrics(ctx, dependencyMetrics(checkoutKey, clock.Now(), cleanPaymentEdge())))
 	require.NoError(t, c.tick(ctx))
-	am = sinks["alertmanager_0"].queued(clock.Now())
+	am = named(sinks["alertmanager_0"].queued(clock.Now()), deployevent.AlertRegression)
 	require.Len(t, am, 3)
 	assert.Empty(t, am[2].ExplainedBy)
 	assert.NotContains(t, am[2].Summary, "explained by")
 	assert.NotContains(t, c.am.postable(&am[2]).Annotations, "explained_by")
+	impacts = named(sinks["alertmanager_0"].queued(clock.Now()), deployevent.AlertDependencyImpact)
+	require.NotEmpty(t, impacts)
+	assert.Equal(t, "resolved", impacts[len(impacts)-1].State)
+}
+
+// named keeps the queued alerts of one name.
+func named(list []alertSignal, name string) []alertSignal {
+	var out []alertSignal
+	for _, a := range list {
+		if a.Name == name {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// TestImpactAlertNotRaisedTwice: where the processor raised the caller's
+// impact alert itself (one collector), the gate tier raises none.
+func TestImpactAlertNotRaisedTwice(t *testing.T) {
+	f := impactFixture(t, nil)
+	f.clock.Advance(40 * time.Second)
+	f.edges(checkoutKey, f.clock.Now(), harmedPaymentEdge(12))
+	own := checkoutRegression(f.clock.Now())
+	own.name, own.fingerprint = deployevent.AlertDependencyImpact, "fp-co-impact"
+	require.NoError(t, f.c.consumeLogs(context.Background(), alertLogs(own)))
+	require.NoError(t, f.c.tick(context.Background()))
+	f.c.mu.Lock()
+	defer f.c.mu.Unlock()
+	assert.Empty(t, f.c.raised)
+	for fp := range f.c.st.alerts {
+		assert.False(t, isGateImpact(fp), fp)
+	}
 }
 
 func TestImpactExplanationOnlyWhenItApplies(t *testing.T) {
