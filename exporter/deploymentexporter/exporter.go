@@ -543,7 +543,8 @@ func (c *core) applyPoint(name string, res pcommon.Map, dp pmetric.NumberDataPoi
 		if cohort := str(attrs, deployevent.AttrDeploymentCohort); cohort == string(deployevent.CohortBaseline) {
 			return
 		}
-		p := edgePoint{Key: edgeKey{Caller: key, Dependency: str(attrs, attrDependencyName)}, Value: pointValue(dp), At: at}
+		p := edgePoint{Key: edgeKey{Caller: key, Dependency: str(attrs, attrDependencyName)}, Value: pointValue(dp), At: at,
+			Service: str(attrs, attrDependencyService)}
 		if p.Key.Dependency == "" {
 			return
 		}

@@ -27,6 +27,9 @@ const (
 	// attrDependencyName is the callee as the caller names it: a service
 	// name (payment) or a resource (postgresql/orders, kafka/orders).
 	attrDependencyName = "deployment.dependency.name"
+	// attrDependencyService is the service the callee is, when the
+	// processor knows (its span pairs learned what an address means).
+	attrDependencyService = "deployment.dependency.service"
 )
 
 // pathGraph serves the service graph, whole or around one service.
@@ -81,6 +84,9 @@ type edge struct {
 	Indicators [edgeIndicatorCount]edgeNumbers
 	// Score is deployment.dependency.health.score, NaN while not judged.
 	Score float64
+	// Service is the service the dependency is, when the processor knows
+	// (deployment.dependency.service: its name, or what span pairs taught).
+	Service string
 	// At is the evaluation's timestamp; LastUpdate when we got it (edge_ttl
 	// runs on our clock, like every other TTL of the state).
 	At         time.Time
@@ -108,6 +114,8 @@ type edgePoint struct {
 	Indicator int // for the value, baseline and band fields
 	Value     float64
 	At        time.Time
+	// Service is the point's deployment.dependency.service ("" when absent).
+	Service string
 }
 
 // applyEdge merges one data point into its edge, creating it (and making
@@ -145,6 +153,9 @@ func (s *state) applyEdge(p *edgePoint, now time.Time) {
 		e.reset(p.At)
 	}
 	e.LastUpdate = now
+	if p.Service != "" {
+		e.Service = p.Service
+	}
 	s.edgeOrder.Touch(p.Key)
 	if p.Field == edgeScore {
 		e.Score = p.Value
@@ -260,16 +271,22 @@ func (s *state) calleeResolver() *calleeResolver {
 	return r
 }
 
-// callee is the view an edge calls: the service named like the dependency
-// in the caller's namespace and environment, else the one service of that
+// callee is the view an edge calls: the service the processor says it is
+// (service), else the one named like the dependency, in the caller's
+// namespace and environment, else the one service of that
 // name in the caller's environment; nil when there is none (or several),
 // which makes the callee an external node.
-func (r *calleeResolver) callee(k edgeKey) *serviceView {
-	if v, ok := r.services[serviceKey{Namespace: k.Caller.Namespace, Service: k.Dependency, Environment: k.Caller.Environment}]; ok {
-		return v
-	}
-	if m := r.byName[[2]string{k.Caller.Environment, k.Dependency}]; len(m) == 1 {
-		return m[0]
+func (r *calleeResolver) callee(k edgeKey, service string) *serviceView {
+	for _, name := range []string{service, k.Dependency} {
+		if name == "" {
+			continue
+		}
+		if v, ok := r.services[serviceKey{Namespace: k.Caller.Namespace, Service: name, Environment: k.Caller.Environment}]; ok {
+			return v
+		}
+		if m := r.byName[[2]string{k.Caller.Environment, name}]; len(m) == 1 {
+			return m[0]
+		}
 	}
 	return nil
 }
@@ -286,7 +303,7 @@ func (s *state) graph(focus *serviceView) graphData {
 	r := s.calleeResolver()
 	edges := make([]resolvedEdge, 0, len(s.edges))
 	for k, e := range s.edges {
-		x := resolvedEdge{e: e, callerID: k.Caller.String(), callee: r.callee(k)}
+		x := resolvedEdge{e: e, callerID: k.Caller.String(), callee: r.callee(k, e.Service)}
 		if x.callee != nil {
 			x.calleeID = x.callee.Key.String()
 		} else {

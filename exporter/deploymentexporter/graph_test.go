@@ -35,6 +35,8 @@ type testEdge struct {
 	indicators map[string][4]float64
 	score      float64
 	cohort     string
+	// service is deployment.dependency.service ("" leaves it out).
+	service string
 }
 
 // rateOnly is an edge with a request rate and nothing else.
@@ -65,6 +67,7 @@ func dependencyMetrics(caller serviceKey, at time.Time, edges ...testEdge) pmetr
 		dp.SetDoubleValue(v)
 		dp.Attributes().PutStr("deployment.dependency.name", e.dependency)
 		putIf(dp.Attributes(), "deployment.cohort", e.cohort)
+		putIf(dp.Attributes(), "deployment.dependency.service", e.service)
 		return dp
 	}
 	for _, e := range edges {
@@ -284,7 +287,7 @@ func TestGraphCalleeResolution(t *testing.T) {
 	}
 	r := s.calleeResolver()
 	callee := func(caller serviceKey, dep string) string {
-		if v := r.callee(edgeKey{Caller: caller, Dependency: dep}); v != nil {
+		if v := r.callee(edgeKey{Caller: caller, Dependency: dep}, ""); v != nil {
 			return v.Key.String()
 		}
 		return externalID(caller.Environment, dep)

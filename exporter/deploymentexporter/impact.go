@@ -174,7 +174,7 @@ func (s *state) impacts() map[serviceKey][]impact {
 		if r == nil {
 			r = s.calleeResolver()
 		}
-		if im := s.impactOn(e, r.callee(e.Key)); im != nil {
+		if im := s.impactOn(e, r.callee(e.Key, e.Service)); im != nil {
 			if out == nil {
 				out = map[serviceKey][]impact{}
 			}
@@ -308,7 +308,7 @@ func (s *state) explanation(a *alertSignal, callees **calleeResolver) string {
 	}
 	var found []impact
 	for _, e := range v.Edges {
-		if im := s.impactOn(e, r.callee(e.Key)); im != nil {
+		if im := s.impactOn(e, r.callee(e.Key, e.Service)); im != nil {
 			found = append(found, *im)
 		}
 	}

@@ -400,3 +400,26 @@ func TestImpactExplanationOnlyWhenItApplies(t *testing.T) {
 		[]string{queued[0].Fingerprint, queued[1].Fingerprint, queued[2].Fingerprint, queued[3].Fingerprint})
 	assert.Equal(t, "resolved", queued[3].State)
 }
+
+// TestImpactByAddress: checkout names payment only by an address; the
+// processor says (deployment.dependency.service) that the address is
+// payment: the edge counts against payment's rollout and the graph draws it
+// to payment, not to an external node.
+func TestImpactByAddress(t *testing.T) {
+	f := impactFixture(t, nil)
+	f.clock.Advance(40 * time.Second)
+	e := harmedPaymentEdge(12)
+	e.dependency, e.service = "10.0.4.17:8443", "payment"
+	f.edges(checkoutKey, f.clock.Now(), e)
+	body := f.verdict("service=payment&environment=production")
+	assert.Equal(t, "fail", body["verdict"])
+	assert.Contains(t, strings.Join(toStrings(body["reasons"]), "\n"), "checkout's calls to 10.0.4.17:8443 fail")
+}
+
+func toStrings(v any) []string {
+	var out []string
+	for _, x := range v.([]any) {
+		out = append(out, x.(string))
+	}
+	return out
+}

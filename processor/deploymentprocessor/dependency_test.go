@@ -342,6 +342,21 @@ func TestSpanPairsTeachTheCallee(t *testing.T) {
 	require.NotNil(t, caller)
 	require.NotEmpty(t, caller.Health.ExplainedBy)
 	assert.Equal(t, "payment", caller.Health.ExplainedBy[0].Peer.Service, "the explanation names the service, not the address")
+
+	// The edge's metrics say which service the address is, for the exporter's graph.
+	ps.metricsSink.Reset()
+	ps.proc.emitSignals(context.Background(), at)
+	services := map[string]string{}
+	for _, md := range ps.metricsSink.AllMetrics() {
+		eachPoint(md, func(_ pcommon.Map, name string, dp pmetric.NumberDataPoint) {
+			if name == "deployment.dependency.value" {
+				dep, _ := dp.Attributes().Get("deployment.dependency.name")
+				svc, _ := dp.Attributes().Get("deployment.dependency.service")
+				services[dep.Str()] = svc.Str()
+			}
+		})
+	}
+	assert.Equal(t, map[string]string{"10.0.4.17:8443": "payment"}, services)
 }
 
 // TestEdgeHarmedReportsASteadyCallerAtOnce: an edge whose error ratio left

@@ -25,6 +25,7 @@ import (
 	"github.com/deploylens/deploylens/processor/deploymentprocessor/internal/indicators"
 	"github.com/deploylens/deploylens/processor/deploymentprocessor/internal/kpi"
 	"github.com/deploylens/deploylens/processor/deploymentprocessor/internal/metadata"
+	"github.com/deploylens/deploylens/processor/deploymentprocessor/internal/pairs"
 	"github.com/deploylens/deploylens/processor/deploymentprocessor/internal/tracker"
 )
 
@@ -297,7 +298,7 @@ func (p *deploymentProcessor) emitSignals(ctx context.Context, now time.Time) {
 		if s.cfg.Alerts.Enabled {
 			p.appendAlerts(&logs, p.evaluateAlerts(key, state, snap, now))
 		}
-		edges := p.edgeSnapshots(key)
+		edges, edgeServices := p.edgeSnapshots(key)
 		// A steady service is reported every steady_interval, and at once
 		// while one of its calls looks harmed: in the three tiers, the gate
 		// tier learns of a callee's blast radius from this report.
@@ -306,7 +307,7 @@ func (p *deploymentProcessor) emitSignals(ctx context.Context, now time.Time) {
 		}
 		values, hasKPI := s.book.Values(kpi.Key(key), now)
 		s.metrics.Append(emit.Service{Key: serviceHealthKey(key), Phase: state.Phase, Snapshot: snap, KPI: values, HasKPI: hasKPI,
-			Edges: edges}, now)
+			Edges: edges, EdgeServices: edgeServices}, now)
 		appended++
 	}
 	s.alerts.Sweep(now, s.cfg.Alerts.ResolvedTTL)
@@ -425,14 +426,31 @@ func harmfulEvidence(snap *health.Snapshot) string {
 
 // edgeSnapshots are the last evaluations of a service's calls to its
 // dependencies, by dependency name; nil without dependency indicators.
-func (p *deploymentProcessor) edgeSnapshots(key tracker.Key) []*health.Snapshot {
+func (p *deploymentProcessor) edgeSnapshots(key tracker.Key) ([]*health.Snapshot, []string) {
 	if p.edges == nil {
-		return nil
+		return nil, nil
 	}
 	var out []*health.Snapshot
 	p.edges.Outgoing(serviceHealthKey(key), func(snap *health.Snapshot) { out = append(out, snap) })
 	slices.SortFunc(out, func(a, b *health.Snapshot) int { return strings.Compare(a.Key.Dependency, b.Key.Dependency) })
-	return out
+	services := make([]string, len(out))
+	for i, edge := range out {
+		services[i] = p.dependencyService(edge.Key)
+	}
+	return out, services
+}
+
+// dependencyService is the service an edge's dependency is: what span pairs
+// taught, else its name when that is a service the tracker knows; "" when
+// neither.
+func (p *deploymentProcessor) dependencyService(edge health.Key) string {
+	if service, ok := p.pairs.Resolve(pairs.Name{Namespace: edge.Namespace, Environment: edge.Environment, Dependency: edge.Dependency}); ok {
+		return service
+	}
+	if p.knownService(edge.Callee()) {
+		return edge.Dependency
+	}
+	return ""
 }
 
 // explanation names the dependency's rollout that explains a service's

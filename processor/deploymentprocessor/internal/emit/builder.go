@@ -66,13 +66,16 @@ type metricDef struct {
 const (
 	keyPhase  = "deployment.phase"
 	keyCohort = "deployment.cohort"
-	// keyDependency names what a service calls.
-	keyDependency = "deployment.dependency.name"
+	// keyDependency names what a service calls; keyDependencyService the
+	// service it is, when known.
+	keyDependency        = "deployment.dependency.name"
+	keyDependencyService = "deployment.dependency.service"
 )
 
 var (
 	phaseCohortIndicator = []string{keyPhase, keyCohort, "indicator.name"}
 	dependencyIndicator  = []string{keyDependency, "indicator.name"}
+	dependencyService    = []string{keyDependency, keyDependencyService, "indicator.name"}
 )
 
 var metricDefs = [metricCount]metricDef{
@@ -87,13 +90,13 @@ var metricDefs = [metricCount]metricDef{
 		description: "Finished deployments, by how they ended and how deploylens judged them while they ran (counted at the end - an alert in the post window after it does not change the judgement); every combination is reported, zeros included."},
 	mDependencyBaseline: {name: "deployment.dependency.baseline", unit: "{value}", attributes: dependencyIndicator,
 		description: "The baseline of an indicator of the service's calls to one dependency; frozen while the caller or the dependency deploys."},
-	mDependencyHealthScore: {name: "deployment.dependency.health.score", unit: "{score}", attributes: []string{keyDependency},
+	mDependencyHealthScore: {name: "deployment.dependency.health.score", unit: "{score}", attributes: []string{keyDependency, keyDependencyService},
 		description: "Health score of the service's calls to one dependency, 0 (unhealthy) to 100 (healthy); no point while they are not judged."},
 	mDependencyLower: {name: "deployment.dependency.lower", unit: "{value}", attributes: dependencyIndicator,
 		description: "Lower edge of the expected range of an indicator of the service's calls to one dependency."},
 	mDependencyUpper: {name: "deployment.dependency.upper", unit: "{value}", attributes: dependencyIndicator,
 		description: "Upper edge of the expected range of an indicator of the service's calls to one dependency."},
-	mDependencyValue: {name: "deployment.dependency.value", unit: "{value}", attributes: dependencyIndicator,
+	mDependencyValue: {name: "deployment.dependency.value", unit: "{value}", attributes: dependencyService,
 		description: "An indicator of the service's calls to one dependency over the last evaluation interval - request_rate (calls per second), error_ratio (0-1), latency_p95 (seconds) - from its CLIENT and PRODUCER spans."},
 	mDetectionTime: {name: "deployment.detection.time", unit: "s",
 		description: "Time from a deployment's start to its first alert, for the most recent deployment that alerted."},

@@ -34,8 +34,10 @@ type Service struct {
 	KPI      kpi.Values
 	HasKPI   bool
 	// Edges are the last evaluations of the service's calls to each of its
-	// dependencies.
-	Edges []*health.Snapshot
+	// dependencies; EdgeServices the service each dependency is, "" when
+	// unknown (deployment.dependency.service).
+	Edges        []*health.Snapshot
+	EdgeServices []string
 }
 
 // Metrics builds one emission of derived metrics.
@@ -61,8 +63,12 @@ func (m *Metrics) Append(s Service, ts time.Time) {
 			m.health(now, phase, cohortAttr(c.Cohort), &c.Health)
 		}
 	}
-	for _, edge := range s.Edges {
-		m.dependency(now, edge)
+	for i, edge := range s.Edges {
+		service := ""
+		if i < len(s.EdgeServices) {
+			service = s.EdgeServices[i]
+		}
+		m.dependency(now, edge, service)
 	}
 	if s.Phase != "" && s.Phase != deployevent.PhaseSteady {
 		m.mb.int(mActive, now, 1, phase.String())
@@ -157,18 +163,21 @@ func (m *Metrics) health(now pcommon.Timestamp, phase metadata.AttributeDeployme
 }
 
 // dependency records one edge's indicators, bands and score.
-func (m *Metrics) dependency(now pcommon.Timestamp, edge *health.Snapshot) {
+func (m *Metrics) dependency(now pcommon.Timestamp, edge *health.Snapshot, service string) {
 	dep := edge.Key.Dependency
 	h := &edge.Health
 	if isNum(h.Score) {
-		m.mb.double(mDependencyHealthScore, now, h.Score, dep)
+		m.mb.double(mDependencyHealthScore, now, h.Score, dep, service)
 	}
 	for i := range h.Indicators {
 		ev := &h.Indicators[i]
+		if isNum(ev.Value) {
+			m.mb.double(mDependencyValue, now, ev.Value, dep, service, ev.Indicator)
+		}
 		for _, p := range []struct {
 			id metricID
 			v  float64
-		}{{mDependencyValue, ev.Value}, {mDependencyBaseline, ev.Baseline}, {mDependencyLower, ev.Lower}, {mDependencyUpper, ev.Upper}} {
+		}{{mDependencyBaseline, ev.Baseline}, {mDependencyLower, ev.Lower}, {mDependencyUpper, ev.Upper}} {
 			if isNum(p.v) {
 				m.mb.double(p.id, now, p.v, dep, ev.Indicator)
 			}

@@ -32,7 +32,7 @@ func TestMetricsGolden(t *testing.T) {
 	snap.Health.Impact = []health.Relation{{Peer: health.Key{Service: "frontend", Environment: "production"}, DeploymentID: "deploy-123",
 		Evidence: health.Evidence{Indicator: "error_ratio", Value: 0.061, Baseline: 0.004, Score: 0.9, Judged: true}}}
 	m.Append(Service{Key: key, Phase: deployevent.PhaseDuring, Snapshot: snap, KPI: values, HasKPI: true,
-		Edges: []*health.Snapshot{edgeSnapshot()}}, ts)
+		Edges: []*health.Snapshot{edgeSnapshot()}, EdgeServices: []string{"payment"}}, ts)
 	actual := m.Emit()
 	path := filepath.Join("testdata", "metrics_expected.yaml")
 	if *update {

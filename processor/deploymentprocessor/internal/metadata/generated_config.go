@@ -229,7 +229,8 @@ func (ms *DeploymentDependencyBaselineMetricConfig) Validate() error {
 type DeploymentDependencyHealthScoreMetricAttributeKey string
 
 const (
-	DeploymentDependencyHealthScoreMetricAttributeKeyDependencyName DeploymentDependencyHealthScoreMetricAttributeKey = "deployment.dependency.name"
+	DeploymentDependencyHealthScoreMetricAttributeKeyDependencyName    DeploymentDependencyHealthScoreMetricAttributeKey = "deployment.dependency.name"
+	DeploymentDependencyHealthScoreMetricAttributeKeyDependencyService DeploymentDependencyHealthScoreMetricAttributeKey = "deployment.dependency.service"
 )
 
 // DeploymentDependencyHealthScoreMetricConfig provides config for the deployment.dependency.health.score metric.
@@ -258,9 +259,9 @@ func (ms *DeploymentDependencyHealthScoreMetricConfig) Unmarshal(parser *confmap
 func (ms *DeploymentDependencyHealthScoreMetricConfig) Validate() error {
 	for _, val := range ms.EnabledAttributes {
 		switch val {
-		case DeploymentDependencyHealthScoreMetricAttributeKeyDependencyName:
+		case DeploymentDependencyHealthScoreMetricAttributeKeyDependencyName, DeploymentDependencyHealthScoreMetricAttributeKeyDependencyService:
 		default:
-			return fmt.Errorf("metric deployment.dependency.health.score doesn't have an attribute %v, valid attributes: [deployment.dependency.name]", val)
+			return fmt.Errorf("metric deployment.dependency.health.score doesn't have an attribute %v, valid attributes: [deployment.dependency.name, deployment.dependency.service]", val)
 		}
 	}
 
@@ -375,8 +376,9 @@ func (ms *DeploymentDependencyUpperMetricConfig) Validate() error {
 type DeploymentDependencyValueMetricAttributeKey string
 
 const (
-	DeploymentDependencyValueMetricAttributeKeyDependencyName DeploymentDependencyValueMetricAttributeKey = "deployment.dependency.name"
-	DeploymentDependencyValueMetricAttributeKeyIndicatorName  DeploymentDependencyValueMetricAttributeKey = "indicator.name"
+	DeploymentDependencyValueMetricAttributeKeyDependencyName    DeploymentDependencyValueMetricAttributeKey = "deployment.dependency.name"
+	DeploymentDependencyValueMetricAttributeKeyDependencyService DeploymentDependencyValueMetricAttributeKey = "deployment.dependency.service"
+	DeploymentDependencyValueMetricAttributeKeyIndicatorName     DeploymentDependencyValueMetricAttributeKey = "indicator.name"
 )
 
 // DeploymentDependencyValueMetricConfig provides config for the deployment.dependency.value metric.
@@ -405,9 +407,9 @@ func (ms *DeploymentDependencyValueMetricConfig) Unmarshal(parser *confmap.Conf)
 func (ms *DeploymentDependencyValueMetricConfig) Validate() error {
 	for _, val := range ms.EnabledAttributes {
 		switch val {
-		case DeploymentDependencyValueMetricAttributeKeyDependencyName, DeploymentDependencyValueMetricAttributeKeyIndicatorName:
+		case DeploymentDependencyValueMetricAttributeKeyDependencyName, DeploymentDependencyValueMetricAttributeKeyDependencyService, DeploymentDependencyValueMetricAttributeKeyIndicatorName:
 		default:
-			return fmt.Errorf("metric deployment.dependency.value doesn't have an attribute %v, valid attributes: [deployment.dependency.name, indicator.name]", val)
+			return fmt.Errorf("metric deployment.dependency.value doesn't have an attribute %v, valid attributes: [deployment.dependency.name, deployment.dependency.service, indicator.name]", val)
 		}
 	}
 
@@ -1048,7 +1050,7 @@ func DefaultMetricsConfig() MetricsConfig {
 		DeploymentDependencyHealthScore: DeploymentDependencyHealthScoreMetricConfig{
 			Enabled:             true,
 			AggregationStrategy: AggregationStrategyAvg,
-			EnabledAttributes:   []DeploymentDependencyHealthScoreMetricAttributeKey{DeploymentDependencyHealthScoreMetricAttributeKeyDependencyName},
+			EnabledAttributes:   []DeploymentDependencyHealthScoreMetricAttributeKey{DeploymentDependencyHealthScoreMetricAttributeKeyDependencyName, DeploymentDependencyHealthScoreMetricAttributeKeyDependencyService},
 		},
 		DeploymentDependencyLower: DeploymentDependencyLowerMetricConfig{
 			Enabled:             true,
@@ -1063,7 +1065,7 @@ func DefaultMetricsConfig() MetricsConfig {
 		DeploymentDependencyValue: DeploymentDependencyValueMetricConfig{
 			Enabled:             true,
 			AggregationStrategy: AggregationStrategyAvg,
-			EnabledAttributes:   []DeploymentDependencyValueMetricAttributeKey{DeploymentDependencyValueMetricAttributeKeyDependencyName, DeploymentDependencyValueMetricAttributeKeyIndicatorName},
+			EnabledAttributes:   []DeploymentDependencyValueMetricAttributeKey{DeploymentDependencyValueMetricAttributeKeyDependencyName, DeploymentDependencyValueMetricAttributeKeyDependencyService, DeploymentDependencyValueMetricAttributeKeyIndicatorName},
 		},
 		DeploymentDetectionTime: DeploymentDetectionTimeMetricConfig{
 			Enabled: true,

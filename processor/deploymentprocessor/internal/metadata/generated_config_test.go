@@ -52,7 +52,7 @@ func TestMetricsBuilderConfig(t *testing.T) {
 					DeploymentDependencyHealthScore: DeploymentDependencyHealthScoreMetricConfig{
 						Enabled:             true,
 						AggregationStrategy: AggregationStrategyAvg,
-						EnabledAttributes:   []DeploymentDependencyHealthScoreMetricAttributeKey{DeploymentDependencyHealthScoreMetricAttributeKeyDependencyName},
+						EnabledAttributes:   []DeploymentDependencyHealthScoreMetricAttributeKey{DeploymentDependencyHealthScoreMetricAttributeKeyDependencyName, DeploymentDependencyHealthScoreMetricAttributeKeyDependencyService},
 					},
 					DeploymentDependencyLower: DeploymentDependencyLowerMetricConfig{
 						Enabled:             true,
@@ -67,7 +67,7 @@ func TestMetricsBuilderConfig(t *testing.T) {
 					DeploymentDependencyValue: DeploymentDependencyValueMetricConfig{
 						Enabled:             true,
 						AggregationStrategy: AggregationStrategyAvg,
-						EnabledAttributes:   []DeploymentDependencyValueMetricAttributeKey{DeploymentDependencyValueMetricAttributeKeyDependencyName, DeploymentDependencyValueMetricAttributeKeyIndicatorName},
+						EnabledAttributes:   []DeploymentDependencyValueMetricAttributeKey{DeploymentDependencyValueMetricAttributeKeyDependencyName, DeploymentDependencyValueMetricAttributeKeyDependencyService, DeploymentDependencyValueMetricAttributeKeyIndicatorName},
 					},
 					DeploymentDetectionTime: DeploymentDetectionTimeMetricConfig{
 						Enabled: true,
@@ -169,7 +169,7 @@ func TestMetricsBuilderConfig(t *testing.T) {
 					DeploymentDependencyHealthScore: DeploymentDependencyHealthScoreMetricConfig{
 						Enabled:             false,
 						AggregationStrategy: AggregationStrategyAvg,
-						EnabledAttributes:   []DeploymentDependencyHealthScoreMetricAttributeKey{DeploymentDependencyHealthScoreMetricAttributeKeyDependencyName},
+						EnabledAttributes:   []DeploymentDependencyHealthScoreMetricAttributeKey{DeploymentDependencyHealthScoreMetricAttributeKeyDependencyName, DeploymentDependencyHealthScoreMetricAttributeKeyDependencyService},
 					},
 					DeploymentDependencyLower: DeploymentDependencyLowerMetricConfig{
 						Enabled:             false,
@@ -184,7 +184,7 @@ func TestMetricsBuilderConfig(t *testing.T) {
 					DeploymentDependencyValue: DeploymentDependencyValueMetricConfig{
 						Enabled:             false,
 						AggregationStrategy: AggregationStrategyAvg,
-						EnabledAttributes:   []DeploymentDependencyValueMetricAttributeKey{DeploymentDependencyValueMetricAttributeKeyDependencyName, DeploymentDependencyValueMetricAttributeKeyIndicatorName},
+						EnabledAttributes:   []DeploymentDependencyValueMetricAttributeKey{DeploymentDependencyValueMetricAttributeKeyDependencyName, DeploymentDependencyValueMetricAttributeKeyDependencyService, DeploymentDependencyValueMetricAttributeKeyIndicatorName},
 					},
 					DeploymentDetectionTime: DeploymentDetectionTimeMetricConfig{
 						Enabled: false,
@@ -318,7 +318,7 @@ func TestDeploymentDependencyHealthScoreMetricsConfig_Validate(t *testing.T) {
 	require.NoError(t, cfg.Validate())
 
 	cfg.EnabledAttributes = []DeploymentDependencyHealthScoreMetricAttributeKey{"invalid"}
-	require.ErrorContains(t, cfg.Validate(), "metric deployment.dependency.health.score doesn't have an attribute invalid, valid attributes: [deployment.dependency.name]")
+	require.ErrorContains(t, cfg.Validate(), "metric deployment.dependency.health.score doesn't have an attribute invalid, valid attributes: [deployment.dependency.name, deployment.dependency.service]")
 
 	cfg = DefaultMetricsConfig().DeploymentDependencyHealthScore
 	cfg.AggregationStrategy = "invalid"
@@ -354,7 +354,7 @@ func TestDeploymentDependencyValueMetricsConfig_Validate(t *testing.T) {
 	require.NoError(t, cfg.Validate())
 
 	cfg.EnabledAttributes = []DeploymentDependencyValueMetricAttributeKey{"invalid"}
-	require.ErrorContains(t, cfg.Validate(), "metric deployment.dependency.value doesn't have an attribute invalid, valid attributes: [deployment.dependency.name, indicator.name]")
+	require.ErrorContains(t, cfg.Validate(), "metric deployment.dependency.value doesn't have an attribute invalid, valid attributes: [deployment.dependency.name, deployment.dependency.service, indicator.name]")
 
 	cfg = DefaultMetricsConfig().DeploymentDependencyValue
 	cfg.AggregationStrategy = "invalid"

@@ -516,7 +516,7 @@ var MetricsInfo = metricsInfo{
 	},
 	DeploymentDependencyHealthScore: metricInfo{
 		Name:       "deployment.dependency.health.score",
-		Attributes: []string{"dependency_name"},
+		Attributes: []string{"dependency_name", "dependency_service"},
 	},
 	DeploymentDependencyLower: metricInfo{
 		Name:       "deployment.dependency.lower",
@@ -528,7 +528,7 @@ var MetricsInfo = metricsInfo{
 	},
 	DeploymentDependencyValue: metricInfo{
 		Name:       "deployment.dependency.value",
-		Attributes: []string{"dependency_name", "indicator_name"},
+		Attributes: []string{"dependency_name", "dependency_service", "indicator_name"},
 	},
 	DeploymentDetectionTime: metricInfo{
 		Name: "deployment.detection.time",
@@ -1052,7 +1052,7 @@ func (m *metricDeploymentDependencyHealthScore) init() {
 	m.aggDataPoints = m.aggDataPoints[:0]
 }
 
-func (m *metricDeploymentDependencyHealthScore) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val float64, dependencyNameAttributeValue string) {
+func (m *metricDeploymentDependencyHealthScore) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val float64, dependencyNameAttributeValue string, dependencyServiceAttributeValue string) {
 	if !m.config.Enabled {
 		return
 	}
@@ -1062,6 +1062,9 @@ func (m *metricDeploymentDependencyHealthScore) recordDataPoint(start pcommon.Ti
 	dp.SetTimestamp(ts)
 	if slices.Contains(m.config.EnabledAttributes, DeploymentDependencyHealthScoreMetricAttributeKeyDependencyName) {
 		dp.Attributes().PutStr("deployment.dependency.name", dependencyNameAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, DeploymentDependencyHealthScoreMetricAttributeKeyDependencyService) {
+		dp.Attributes().PutStr("deployment.dependency.service", dependencyServiceAttributeValue)
 	}
 
 	var s string
@@ -1325,7 +1328,7 @@ func (m *metricDeploymentDependencyValue) init() {
 	m.aggDataPoints = m.aggDataPoints[:0]
 }
 
-func (m *metricDeploymentDependencyValue) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val float64, dependencyNameAttributeValue string, indicatorNameAttributeValue string) {
+func (m *metricDeploymentDependencyValue) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val float64, dependencyNameAttributeValue string, dependencyServiceAttributeValue string, indicatorNameAttributeValue string) {
 	if !m.config.Enabled {
 		return
 	}
@@ -1335,6 +1338,9 @@ func (m *metricDeploymentDependencyValue) recordDataPoint(start pcommon.Timestam
 	dp.SetTimestamp(ts)
 	if slices.Contains(m.config.EnabledAttributes, DeploymentDependencyValueMetricAttributeKeyDependencyName) {
 		dp.Attributes().PutStr("deployment.dependency.name", dependencyNameAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, DeploymentDependencyValueMetricAttributeKeyDependencyService) {
+		dp.Attributes().PutStr("deployment.dependency.service", dependencyServiceAttributeValue)
 	}
 	if slices.Contains(m.config.EnabledAttributes, DeploymentDependencyValueMetricAttributeKeyIndicatorName) {
 		dp.Attributes().PutStr("indicator.name", indicatorNameAttributeValue)
@@ -2724,8 +2730,8 @@ func (mb *MetricsBuilder) RecordDeploymentDependencyBaselineDataPoint(ts pcommon
 }
 
 // RecordDeploymentDependencyHealthScoreDataPoint adds a data point to deployment.dependency.health.score metric.
-func (mb *MetricsBuilder) RecordDeploymentDependencyHealthScoreDataPoint(ts pcommon.Timestamp, val float64, dependencyNameAttributeValue string) {
-	mb.metricDeploymentDependencyHealthScore.recordDataPoint(mb.startTime, ts, val, dependencyNameAttributeValue)
+func (mb *MetricsBuilder) RecordDeploymentDependencyHealthScoreDataPoint(ts pcommon.Timestamp, val float64, dependencyNameAttributeValue string, dependencyServiceAttributeValue string) {
+	mb.metricDeploymentDependencyHealthScore.recordDataPoint(mb.startTime, ts, val, dependencyNameAttributeValue, dependencyServiceAttributeValue)
 }
 
 // RecordDeploymentDependencyLowerDataPoint adds a data point to deployment.dependency.lower metric.
@@ -2739,8 +2745,8 @@ func (mb *MetricsBuilder) RecordDeploymentDependencyUpperDataPoint(ts pcommon.Ti
 }
 
 // RecordDeploymentDependencyValueDataPoint adds a data point to deployment.dependency.value metric.
-func (mb *MetricsBuilder) RecordDeploymentDependencyValueDataPoint(ts pcommon.Timestamp, val float64, dependencyNameAttributeValue string, indicatorNameAttributeValue string) {
-	mb.metricDeploymentDependencyValue.recordDataPoint(mb.startTime, ts, val, dependencyNameAttributeValue, indicatorNameAttributeValue)
+func (mb *MetricsBuilder) RecordDeploymentDependencyValueDataPoint(ts pcommon.Timestamp, val float64, dependencyNameAttributeValue string, dependencyServiceAttributeValue string, indicatorNameAttributeValue string) {
+	mb.metricDeploymentDependencyValue.recordDataPoint(mb.startTime, ts, val, dependencyNameAttributeValue, dependencyServiceAttributeValue, indicatorNameAttributeValue)
 }
 
 // RecordDeploymentDetectionTimeDataPoint adds a data point to deployment.detection.time metric.

@@ -120,9 +120,9 @@ func TestMetricsBuilder(t *testing.T) {
 			}
 			defaultMetricsCount++
 			allMetricsCount++
-			mb.RecordDeploymentDependencyHealthScoreDataPoint(ts, 1, "dependency_name-val")
+			mb.RecordDeploymentDependencyHealthScoreDataPoint(ts, 1, "dependency_name-val", "dependency_service-val")
 			if tt.name == "reaggregate_set" {
-				mb.RecordDeploymentDependencyHealthScoreDataPoint(ts, 3, "dependency_name-val-2")
+				mb.RecordDeploymentDependencyHealthScoreDataPoint(ts, 3, "dependency_name-val-2", "dependency_service-val-2")
 			}
 			defaultMetricsCount++
 			allMetricsCount++
@@ -138,9 +138,9 @@ func TestMetricsBuilder(t *testing.T) {
 			}
 			defaultMetricsCount++
 			allMetricsCount++
-			mb.RecordDeploymentDependencyValueDataPoint(ts, 1, "dependency_name-val", "indicator_name-val")
+			mb.RecordDeploymentDependencyValueDataPoint(ts, 1, "dependency_name-val", "dependency_service-val", "indicator_name-val")
 			if tt.name == "reaggregate_set" {
-				mb.RecordDeploymentDependencyValueDataPoint(ts, 3, "dependency_name-val-2", "indicator_name-val-2")
+				mb.RecordDeploymentDependencyValueDataPoint(ts, 3, "dependency_name-val-2", "dependency_service-val-2", "indicator_name-val-2")
 			}
 			defaultMetricsCount++
 			allMetricsCount++
@@ -479,6 +479,9 @@ func TestMetricsBuilder(t *testing.T) {
 						dependencyNameAttrVal, ok := dp.Attributes().Get("deployment.dependency.name")
 						assert.True(t, ok)
 						assert.Equal(t, "dependency_name-val", dependencyNameAttrVal.Str())
+						dependencyServiceAttrVal, ok := dp.Attributes().Get("deployment.dependency.service")
+						assert.True(t, ok)
+						assert.Equal(t, "dependency_service-val", dependencyServiceAttrVal.Str())
 					} else {
 						assert.False(t, validatedMetrics["deployment.dependency.health.score"], "Found a duplicate in the metrics slice: deployment.dependency.health.score")
 						validatedMetrics["deployment.dependency.health.score"] = true
@@ -501,6 +504,8 @@ func TestMetricsBuilder(t *testing.T) {
 							assert.InDelta(t, float64(3), dp.DoubleValue(), 0.01)
 						}
 						_, ok := dp.Attributes().Get("deployment.dependency.name")
+						assert.False(t, ok)
+						_, ok = dp.Attributes().Get("deployment.dependency.service")
 						assert.False(t, ok)
 					}
 				case "deployment.dependency.lower":
@@ -609,6 +614,9 @@ func TestMetricsBuilder(t *testing.T) {
 						dependencyNameAttrVal, ok := dp.Attributes().Get("deployment.dependency.name")
 						assert.True(t, ok)
 						assert.Equal(t, "dependency_name-val", dependencyNameAttrVal.Str())
+						dependencyServiceAttrVal, ok := dp.Attributes().Get("deployment.dependency.service")
+						assert.True(t, ok)
+						assert.Equal(t, "dependency_service-val", dependencyServiceAttrVal.Str())
 						indicatorNameAttrVal, ok := dp.Attributes().Get("indicator.name")
 						assert.True(t, ok)
 						assert.Equal(t, "indicator_name-val", indicatorNameAttrVal.Str())
@@ -634,6 +642,8 @@ func TestMetricsBuilder(t *testing.T) {
 							assert.InDelta(t, float64(3), dp.DoubleValue(), 0.01)
 						}
 						_, ok := dp.Attributes().Get("deployment.dependency.name")
+						assert.False(t, ok)
+						_, ok = dp.Attributes().Get("deployment.dependency.service")
 						assert.False(t, ok)
 						_, ok = dp.Attributes().Get("indicator.name")
 						assert.False(t, ok)
