@@ -63,17 +63,14 @@ func (c *edgeCache) slot(name indicators.DependencyName) int {
 	c.unlockTable()
 	edge := c.caller
 	edge.Dependency = name.String()
-	s := c.engine.Series(edge)
-	if c.n == edgeCacheSize {
-		c.edges[edgeCacheSize-1] = s // one more, uncached
-		c.names[edgeCacheSize-1] = name
-		c.unknown[edgeCacheSize-1] = c.p != nil && name.System == "" && !c.p.knownService(edge.Callee())
-		return edgeCacheSize - 1
+	i := edgeCacheSize - 1 // full: the last slot holds one more, uncached
+	if c.n < edgeCacheSize {
+		i = c.n
+		c.n++
 	}
-	c.names[c.n], c.edges[c.n] = name, s
-	c.unknown[c.n] = c.p != nil && name.System == "" && !c.p.knownService(edge.Callee())
-	c.n++
-	return c.n - 1
+	c.names[i], c.edges[i] = name, c.engine.Series(edge)
+	c.unknown[i] = c.p != nil && name.System == "" && !c.p.knownService(edge.Callee())
+	return i
 }
 
 func (c *edgeCache) get(name indicators.DependencyName) *health.Series { return c.edges[c.slot(name)] }
@@ -122,16 +119,8 @@ func (c *edgeCache) done() {
 // knownService tells whether a callee name is a service the tracker knows,
 // or one the span pairs resolved.
 func (p *deploymentProcessor) knownService(callee health.Key) bool {
-	now := p.now()
-	if _, ok := p.tracker.Current(trackerKey(callee), now); ok {
+	if _, _, ok := p.trackedCallee(callee); ok {
 		return true
-	}
-	if callee.Namespace != "" {
-		bare := callee
-		bare.Namespace = ""
-		if _, ok := p.tracker.Current(trackerKey(bare), now); ok {
-			return true
-		}
 	}
 	_, ok := p.pairs.Resolve(pairs.Name{Namespace: callee.Namespace, Environment: callee.Environment, Dependency: callee.Service})
 	return ok
@@ -185,4 +174,16 @@ func (p *deploymentProcessor) dependencySpans(key tracker.Key, src *indicators.S
 		}
 	}
 	cache.done()
+}
+
+// trackedCallee finds a callee in the tracker: in its caller's namespace,
+// else without a namespace. It returns the key found and its state.
+func (p *deploymentProcessor) trackedCallee(callee health.Key) (health.Key, tracker.Current, bool) {
+	now := p.now()
+	c, ok := p.tracker.Current(trackerKey(callee), now)
+	if !ok && callee.Namespace != "" {
+		callee.Namespace = ""
+		c, ok = p.tracker.Current(trackerKey(callee), now)
+	}
+	return callee, c, ok
 }

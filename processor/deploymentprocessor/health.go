@@ -107,16 +107,11 @@ func (p *deploymentProcessor) edgeStatus(k health.Key) health.Status {
 	if !caller.Tracked {
 		return caller
 	}
-	now := p.now()
 	callee := k.Callee()
 	if service, ok := p.pairs.Resolve(pairs.Name{Namespace: k.Namespace, Environment: k.Environment, Dependency: k.Dependency}); ok {
 		callee.Service = service // a span pair taught what the name means
 	}
-	c, ok := p.tracker.Current(trackerKey(callee), now)
-	if !ok && callee.Namespace != "" {
-		callee.Namespace = ""
-		c, ok = p.tracker.Current(trackerKey(callee), now)
-	}
+	callee, c, ok := p.trackedCallee(callee)
 	if ok && (c.Phase == deployevent.PhaseDuring || c.Phase == deployevent.PhasePost) {
 		return health.Status{Tracked: true, Phase: c.Phase, DeploymentID: c.ID, Strategy: c.Strategy, Subject: callee}
 	}
